@@ -1,0 +1,37 @@
+# The two commands of the README's quick start. Each installs what it needs (uv, then the locked
+# Python dependencies) so a fresh machine needs nothing else.
+PYTHON ?= python3
+UV := $(PYTHON) -m uv
+
+.PHONY: demo test setup lint typecheck pytest bench docs
+
+setup:
+	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv \
+		|| $(PYTHON) -m pip install --quiet --user --break-system-packages uv
+	@$(UV) sync --frozen --quiet
+
+## The main job (until `synchub demo` lands: check, test and preview the shipped mappings).
+demo: setup
+	$(UV) run synchub mappings check
+	$(UV) run synchub mappings test
+	$(UV) run synchub mappings preview mappings/shopify.yaml --entity order --input mappings/samples/shopify-order.json
+	$(UV) run synchub mappings preview mappings/shopify.yaml --entity customer --input mappings/samples/shopify-customer.json
+
+## Lint, type-check and the whole test suite; fails if any of them fails.
+test: setup lint typecheck pytest
+
+lint:
+	$(UV) run ruff check .
+
+typecheck:
+	$(UV) run mypy
+
+pytest:
+	$(UV) run pytest -q
+
+bench: setup
+	$(UV) run python bench/mapping.py
+
+docs: setup
+	$(UV) run synchub mappings docs
+	$(UV) run synchub mappings schema > docs/mapping.schema.json

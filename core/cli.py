@@ -1,0 +1,217 @@
+"""The ``synchub`` command line. Sub-commands are thin: each calls one library function and
+prints its result, so everything the CLI does is also testable without a terminal."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from mappings.canonical import validation_problems
+from mappings.errors import FieldError, LoadIssue
+from mappings.loader import check_file, shipped_mappings
+from mappings.paths import MISSING, format_path, get_path
+from mappings.spec import MappingSpec, MappingTestSpec
+from mappings.testfile import run_test_file, testfile_for, to_jsonable
+
+app = typer.Typer(help="synchub: keep a CRM and every system around it in step.", no_args_is_help=True)
+mappings_app = typer.Typer(help="Check, test and preview mapping files.", no_args_is_help=True)
+app.add_typer(mappings_app, name="mappings")
+
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+
+def _print_issues(issues: list[LoadIssue]) -> None:
+    for issue in issues:
+        hint = f" [cyan]({issue.hint})[/]" if issue.hint else ""
+        err.print(f"[bold]{issue.file}:{issue.line}:{issue.column}[/]: [red]{issue.message}[/]{hint}",
+                  markup=True, soft_wrap=True)
+
+
+def _split_files(files: list[Path] | None) -> tuple[list[Path], list[Path]]:
+    """Mapping files and test files among ``files``; none given → all shipped, with their tests."""
+    if not files:
+        maps = shipped_mappings()
+        return maps, [t for t in (testfile_for(m) for m in maps) if t.exists()]
+    maps = [f for f in files if not f.name.endswith(".test.yaml")]
+    tests = [f for f in files if f.name.endswith(".test.yaml")]
+    return maps, tests
+
+
+@mappings_app.command("check")
+def mappings_check(
+    files: Annotated[list[Path] | None, typer.Argument(help="mapping or .test.yaml files; default: all shipped")] = None,
+) -> None:
+    """Validate mapping files (and test files): every problem with file:line:column."""
+    maps, tests = _split_files(files)
+    failed = 0
+    for path in maps:
+        mapping, issues = check_file(path)
+        if mapping is None:
+            failed += 1
+            _print_issues(issues)
+            continue
+        nfields = sum(len(e.fields) for e in mapping.entities.values())
+        out.print(f"ok  {path}  ({mapping.system}: {len(mapping.entities)} entities, {nfields} fields)")
+    for path in tests:
+        result = run_test_file(path)
+        if result.issues:
+            failed += 1
+            _print_issues(result.issues)
+        else:
+            out.print(f"ok  {path}  ({len(result.cases)} cases)")
+    if failed:
+        err.print(f"[red]{failed} file(s) with errors[/]")
+        raise typer.Exit(1)
+
+
+@mappings_app.command("test")
+def mappings_test(
+    files: Annotated[list[Path] | None, typer.Argument(help="mapping or .test.yaml files; default: all shipped")] = None,
+) -> None:
+    """Run mapping test files: each case's input must map to its expected output."""
+    maps, tests = _split_files(files)
+    tests = list(dict.fromkeys([*tests, *(testfile_for(m) for m in maps if files)]))
+    passed = failed = 0
+    for path in tests:
+        result = run_test_file(path)
+        if result.issues:
+            failed += 1
+            _print_issues(result.issues)
+            continue
+        for case in result.cases:
+            if case.ok:
+                passed += 1
+                out.print(f"[green]PASS[/] {path}:{case.line} {case.name}")
+            else:
+                failed += 1
+                out.print(f"[red]FAIL[/] {path}:{case.line} {case.name}")
+                for problem in case.problems:
+                    out.print(f"     {problem}", soft_wrap=True)
+    out.print(f"{passed} passed, {failed} failed")
+    if failed or not passed:
+        raise typer.Exit(1)
+
+
+def _render(value: Any) -> str:
+    if value is MISSING:
+        return "[dim]—[/]"
+    return json.dumps(to_jsonable(value), ensure_ascii=False, default=str)
+
+
+@mappings_app.command("preview")
+def mappings_preview(
+    file: Annotated[Path, typer.Argument(help="mapping file")],
+    entity: Annotated[str, typer.Option(help="canonical entity, e.g. customer")],
+    input: Annotated[Path, typer.Option("--input", "-i", help="JSON file with one record (or a list)")],
+    direction: Annotated[str, typer.Option(help="in: native → canonical; out: canonical → native")] = "in",
+    as_json: Annotated[bool, typer.Option("--json", help="print the mapped record as JSON only")] = False,
+) -> None:
+    """Show, field by field, how a record maps (native → canonical, or back with --direction out)."""
+    if direction not in ("in", "out"):
+        err.print("--direction must be `in` or `out`")
+        raise typer.Exit(2)
+    mapping, issues = check_file(file)
+    if mapping is None:
+        _print_issues(issues)
+        raise typer.Exit(1)
+    if entity not in mapping.entities:
+        err.print(f"{file} maps no entity {entity!r}; it maps: {', '.join(sorted(mapping.entities))}")
+        raise typer.Exit(1)
+    try:
+        data = json.loads(input.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        err.print(f"cannot read {input}: {exc}")
+        raise typer.Exit(1) from None
+    records = data if isinstance(data, list) else [data]
+    compiled = mapping.entities[entity]
+    any_errors = False
+    for n, record in enumerate(records):
+        if not isinstance(record, dict):
+            err.print(f"record {n}: expected a JSON object, got {type(record).__name__}")
+            any_errors = True
+            continue
+        result, errors = compiled.map(record, direction)
+        problems = validation_problems(entity, result) if direction == "in" and not errors else []
+        any_errors = any_errors or bool(errors) or bool(problems)
+        if as_json:
+            out.print_json(data=to_jsonable(result))
+            continue
+        _preview_table(compiled.fields_for(direction), record, result, errors, direction, f"{entity} #{n + 1}")
+        for path, msg in problems:
+            out.print(f"[red]canonical {entity} invalid at {path}: {msg}[/]")
+    if any_errors:
+        raise typer.Exit(1)
+
+
+def _preview_table(
+    fields: list[Any], record: dict[str, Any], result: dict[str, Any], errors: list[FieldError], direction: str,
+    title: str,
+) -> None:
+    arrow = "→"
+    src_title, dst_title = ("native", "canonical") if direction == "in" else ("canonical", "native")
+    table = Table(title=title, show_lines=False)
+    for col in (src_title, "value", arrow, dst_title, "result"):
+        table.add_column(col, overflow="fold")
+    by_field: dict[str, list[FieldError]] = {}
+    for e in errors:
+        by_field.setdefault(e.field.split("[")[0], []).append(e)
+    for f in fields:
+        src = f.native_path if direction == "in" else f.canonical_path
+        dst = f.canonical_path if direction == "in" else f.native_path
+        try:
+            before = get_path(record, src) if src is not None else MISSING
+        except TypeError:
+            before = MISSING
+        try:
+            after = get_path(result, dst) if dst is not None else MISSING
+        except TypeError:
+            after = MISSING
+        steps = f.in_steps if direction == "in" else f.out_steps
+        field_errors = by_field.get((f.canonical or "").split("[")[0], [])
+        res = "[red]" + "; ".join(f"{e.message} [{e.transform}]" for e in field_errors) + "[/]" if field_errors \
+            else _render(after)
+        table.add_row(
+            format_path(src) if src else "(record)",
+            _render(before),
+            " | ".join(s.label for s in steps) or arrow,
+            format_path(dst) if dst else "",
+            res,
+        )
+    out.print(table)
+    if errors:
+        out.print(f"[red]{len(errors)} field error(s):[/]")
+        for e in errors:
+            out.print(f"  [red]{e}[/]", soft_wrap=True)
+
+
+@mappings_app.command("schema")
+def mappings_schema(
+    test_file: Annotated[bool, typer.Option("--test-file", help="schema of .test.yaml files instead")] = False,
+) -> None:
+    """Print the JSON Schema of mapping files (for editors; see docs/mapping-files.md)."""
+    model = MappingTestSpec if test_file else MappingSpec
+    schema = model.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    sys.stdout.write(json.dumps(schema, indent=2, ensure_ascii=False) + "\n")
+
+
+@mappings_app.command("docs")
+def mappings_docs(
+    output: Annotated[Path, typer.Option(help="where to write the transform reference")] = Path("docs/transforms.md"),
+) -> None:
+    """Regenerate the transform reference from the registered transforms and their examples."""
+    from mappings.docs import render_transforms_md
+
+    output.write_text(render_transforms_md(), encoding="utf-8")
+    out.print(f"wrote {output}")
+
+
+def main() -> None:
+    app()
