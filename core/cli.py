@@ -23,6 +23,7 @@ app = typer.Typer(help="synchub: keep a CRM and every system around it in step."
 mappings_app = typer.Typer(help="Check, test and preview mapping files.", no_args_is_help=True)
 app.add_typer(mappings_app, name="mappings")
 
+FILES_HELP = "mapping or .test.yaml files; default: every shipped mapping and its test file"
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
 
@@ -30,8 +31,11 @@ err = Console(stderr=True, highlight=False)
 def _print_issues(issues: list[LoadIssue]) -> None:
     for issue in issues:
         hint = f" [cyan]({issue.hint})[/]" if issue.hint else ""
-        err.print(f"[bold]{issue.file}:{issue.line}:{issue.column}[/]: [red]{issue.message}[/]{hint}",
-                  markup=True, soft_wrap=True)
+        err.print(
+            f"[bold]{issue.file}:{issue.line}:{issue.column}[/]: [red]{issue.message}[/]{hint}",
+            markup=True,
+            soft_wrap=True,
+        )
 
 
 def _split_files(files: list[Path] | None) -> tuple[list[Path], list[Path]]:
@@ -46,7 +50,7 @@ def _split_files(files: list[Path] | None) -> tuple[list[Path], list[Path]]:
 
 @mappings_app.command("check")
 def mappings_check(
-    files: Annotated[list[Path] | None, typer.Argument(help="mapping or .test.yaml files; default: all shipped")] = None,
+    files: Annotated[list[Path] | None, typer.Argument(help=FILES_HELP)] = None,
 ) -> None:
     """Validate mapping files (and test files): every problem with file:line:column."""
     maps, tests = _split_files(files)
@@ -73,7 +77,7 @@ def mappings_check(
 
 @mappings_app.command("test")
 def mappings_test(
-    files: Annotated[list[Path] | None, typer.Argument(help="mapping or .test.yaml files; default: all shipped")] = None,
+    files: Annotated[list[Path] | None, typer.Argument(help=FILES_HELP)] = None,
 ) -> None:
     """Run mapping test files: each case's input must map to its expected output."""
     maps, tests = _split_files(files)
@@ -151,7 +155,11 @@ def mappings_preview(
 
 
 def _preview_table(
-    fields: list[Any], record: dict[str, Any], result: dict[str, Any], errors: list[FieldError], direction: str,
+    fields: list[Any],
+    record: dict[str, Any],
+    result: dict[str, Any],
+    errors: list[FieldError],
+    direction: str,
     title: str,
 ) -> None:
     arrow = "→"
@@ -175,8 +183,11 @@ def _preview_table(
             after = MISSING
         steps = f.in_steps if direction == "in" else f.out_steps
         field_errors = by_field.get((f.canonical or "").split("[")[0], [])
-        res = "[red]" + "; ".join(f"{e.message} [{e.transform}]" for e in field_errors) + "[/]" if field_errors \
+        res = (
+            "[red]" + "; ".join(f"{e.message} [{e.transform}]" for e in field_errors) + "[/]"
+            if field_errors
             else _render(after)
+        )
         table.add_row(
             format_path(src) if src else "(record)",
             _render(before),

@@ -105,9 +105,7 @@ class Customer(Canonical):
     company: str | None = None
     emails: list[str] = Field(default_factory=list, description="normalised; the first is primary")
     phones: list[E164] = Field(default_factory=list, description="E.164; the first is primary")
-    addresses: dict[str, Address] = Field(
-        default_factory=dict, description="keyed by role: default, billing, shipping"
-    )
+    addresses: dict[str, Address] = Field(default_factory=dict, description="keyed by role: default, billing, shipping")
     loyalty_ids: list[str] = Field(default_factory=list)
     consents: dict[str, Consent] = Field(
         default_factory=dict, description="keyed by purpose: email, sms, phone, profiling"

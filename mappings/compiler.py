@@ -29,7 +29,7 @@ from mappings.paths import (
     select_or_append,
     split_at_each,
 )
-from mappings.registry import Context, Resolver
+from mappings.registry import BoundTransform, Context, Resolver
 
 
 @dataclass(frozen=True)
@@ -40,6 +40,8 @@ class PipeStep:
     fn: Callable[..., Any]
     accepts_none: bool
     context: bool
+    transform: BoundTransform | None = None
+    """The bound transform this step runs (its inverse, on a derived way out)."""
 
 
 class _RequiredMissing(Exception):
@@ -129,10 +131,7 @@ class CompiledEntity:
         value = get_path(record, self.updated_at_path)
         if value is None or value is MISSING:
             return None
-        if isinstance(value, datetime):
-            parsed = value
-        else:
-            parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+        parsed = value if isinstance(value, datetime) else datetime.fromisoformat(str(value).replace("Z", "+00:00"))
         if parsed.tzinfo is None:
             parsed = parsed.replace(tzinfo=UTC)
         return parsed.astimezone(UTC)

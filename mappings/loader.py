@@ -147,22 +147,21 @@ def _bind_pipeline(
 
 
 def _in_steps(bound: list[tuple[StepCall, Any]]) -> tuple[PipeStep, ...]:
-    return tuple(
-        PipeStep(b.label, b.step, b.definition.accepts_none, b.definition.context) for _, b in bound
-    )
+    return tuple(PipeStep(b.label, b.step, b.definition.accepts_none, b.definition.context, b) for _, b in bound)
 
 
-def _derive_out(
-    issues: _Issues, loc: Loc, bound: list[tuple[StepCall, Any]]
-) -> tuple[PipeStep, ...] | None:
+def _derive_out(issues: _Issues, loc: Loc, bound: list[tuple[StepCall, Any]]) -> tuple[PipeStep, ...] | None:
     """The way out of a ``both`` field: inverses in reverse order; None (with an issue) if impossible."""
     out: list[PipeStep] = []
-    for call, b in reversed(bound):
+    for _, b in reversed(bound):
         try:
             inv = b.inverse_step()
         except TransformArgError as exc:
-            issues.add(loc, f"field is `both` but {b.label} cannot be reversed: {exc}",
-                       "set direction: in, or add an out_transform")
+            issues.add(
+                loc,
+                f"field is `both` but {b.label} cannot be reversed: {exc}",
+                "set direction: in, or add an out_transform",
+            )
             return None
         if inv is None:
             issues.add(
@@ -173,7 +172,7 @@ def _derive_out(
             return None
         if inv is IDENTITY:
             continue
-        out.append(PipeStep(f"inverse of {b.label}", inv, b.definition.accepts_none, b.definition.context))
+        out.append(PipeStep(f"inverse of {b.label}", inv, b.definition.accepts_none, b.definition.context, b))
     return tuple(out)
 
 
@@ -207,18 +206,20 @@ def _check_field(
         if spec.out_transform is not None
         else None
     )
-    builds_from_record = bool(pipe) and any(b.definition.context and b.definition.accepts_none for _, b in pipe or [])
+    builds_from_record = any(b.definition.context and b.definition.accepts_none for _, b in pipe or [])
     if spec.canonical is None and not (spec.direction == "out" and builds_from_record):
-        issues.add(loc, "field has no `canonical` path",
-                   "only an `out` field built with template() may leave it out")
+        issues.add(loc, "field has no `canonical` path", "only an `out` field built with template() may leave it out")
     if spec.native is None and not (spec.direction == "in" and builds_from_record):
         issues.add(loc, "field has no `native` path", "only an `in` field built with template() may leave it out")
     if spec.direction != "both" and spec.out_transform is not None:
-        issues.add((*loc, "out_transform"), f"out_transform is only used on `both` fields (this one is {spec.direction})",
-                   "on an `out` field, put the pipeline under `transform`")
+        issues.add(
+            (*loc, "out_transform"),
+            f"out_transform is only used on `both` fields (this one is {spec.direction})",
+            "on an `out` field, put the pipeline under `transform`",
+        )
     if cpath is not None and npath is not None and each_count(cpath) != each_count(npath):
         issues.add(loc, f"canonical {spec.canonical!r} and native {spec.native!r} must have the same number of []")
-    if cpath is not None and cpath[-1].kind == "select" or npath is not None and npath[-1].kind == "select":
+    if (cpath is not None and cpath[-1].kind == "select") or (npath is not None and npath[-1].kind == "select"):
         issues.add(loc, "a path cannot end with [key=value]; name a field of the selected element")
     if len(issues.items) > start or pipe is None:
         return None
@@ -265,8 +266,11 @@ def _check_collisions(issues: _Issues, loc: Loc, fields: list[CompiledField]) ->
                 continue
             if target in seen:
                 side = "canonical" if direction == "in" else "native"
-                issues.add((*loc, f.index), f"{side} path {target!r} is also written by field #{seen[target] + 1} "
-                           f"on the way {direction}", "set direction on one of them")
+                issues.add(
+                    (*loc, f.index),
+                    f"{side} path {target!r} is also written by field #{seen[target] + 1} on the way {direction}",
+                    "set direction on one of them",
+                )
             else:
                 seen[target] = f.index
     owners: dict[str, tuple[str, int]] = {}
@@ -275,8 +279,11 @@ def _check_collisions(issues: _Issues, loc: Loc, fields: list[CompiledField]) ->
         if unit is None or f.canonical is None or "[]" not in f.canonical:
             continue
         if unit in owners and owners[unit][0] != f.owner:
-            issues.add((*loc, f.index, "owner"), f"fields of the array {unit}[] must share one owner "
-                       f"(field #{owners[unit][1] + 1} says {owners[unit][0]!r})")
+            issues.add(
+                (*loc, f.index, "owner"),
+                f"fields of the array {unit}[] must share one owner "
+                f"(field #{owners[unit][1] + 1} says {owners[unit][0]!r})",
+            )
         owners.setdefault(unit, (f.owner, f.index))
 
 

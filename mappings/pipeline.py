@@ -80,9 +80,7 @@ def _parse_expr(text: str, offset: int, item: int | None) -> StepCall:
                 f"arguments of {node.func.id} must be literals (strings, numbers, lists, dicts)", item, lead
             ) from None
         return StepCall(node.func.id, args, kwargs, item, lead)
-    raise PipelineSyntaxError(
-        f"cannot read transform step {stripped!r}: expected name or name(args)", item, lead
-    )
+    raise PipelineSyntaxError(f"cannot read transform step {stripped!r}: expected name or name(args)", item, lead)
 
 
 def parse_pipeline(spec: str | list[Any] | None, params_of: dict[str, list[str]]) -> list[StepCall]:
@@ -116,4 +114,3 @@ def parse_pipeline(spec: str | list[Any] | None, params_of: dict[str, list[str]]
         else:
             raise PipelineSyntaxError(f"a step must be a name or a one-key mapping, got {item!r}", i)
     return steps
-

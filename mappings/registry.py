@@ -92,12 +92,12 @@ class Ex:
     note: str = ""
 
 
-def Fails(value: Any, *args: Any, note: str = "", record: Any = None, **kwargs: Any) -> Ex:  # noqa: N802
+def Fails(value: Any, *args: Any, note: str = "", record: Any = None, **kwargs: Any) -> Ex:
     """An example input that the transform must reject."""
     return Ex(value, NO_VALUE, args, kwargs, True, record, note)
 
 
-def ExP(value: Any, output: Any, *args: Any, note: str = "", record: Any = None, **kwargs: Any) -> Ex:  # noqa: N802
+def ExP(value: Any, output: Any, *args: Any, note: str = "", record: Any = None, **kwargs: Any) -> Ex:
     """An example with params, written in call order: ``ExP("x", "X", region="PL")``."""
     return Ex(value, output, args, kwargs, False, record, note)
 
@@ -147,9 +147,7 @@ class TransformDef:
                 bound.arguments[name] = adapter.validate_python(value)
             except ValidationError as exc:
                 first = exc.errors()[0]
-                raise TransformArgError(
-                    f"{self.name}: parameter {name!r}: {first['msg']} (got {value!r})"
-                ) from None
+                raise TransformArgError(f"{self.name}: parameter {name!r}: {first['msg']} (got {value!r})") from None
         return BoundTransform(self, tuple(bound.args), dict(bound.kwargs))
 
 

@@ -53,9 +53,7 @@ class FieldSpec(BaseModel):
     out_transform: Pipeline | None = Field(
         None, description="Pipeline for the way out; required when `transform` is not invertible"
     )
-    owner: str = Field(
-        "hub", description="Who wins a conflict: hub, a system name, newest, fill, union or manual"
-    )
+    owner: str = Field("hub", description="Who wins a conflict: hub, a system name, newest, fill, union or manual")
     required: bool = Field(False, description="Reject the record when this value is missing")
     description: str | None = None
 

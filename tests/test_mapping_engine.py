@@ -152,7 +152,7 @@ def test_generated_source_has_no_interpretation_of_the_yaml():
 
 
 def test_keys_with_quotes_cannot_inject_code():
-    text = ORDER.replace("native: note\n", "native: \"n'o)te\"\n")
+    text = ORDER.replace("native: note\n", 'native: "n\'o)te"\n')
     # the path grammar refuses such a key before any code is generated
     mapping, issues = check_text(text, "order.yaml")
     assert mapping is None
