@@ -1,0 +1,1 @@
+"""The state store: tables, engine set-up and migrations."""
