@@ -66,7 +66,7 @@ CASES = [
     (
         "bad direction",
         ("transform: email\n", "transform: email\n        direction: inn\n"),
-        (14, 20),
+        (15, 20),
         "Input should be",
         "'in'",
     ),
@@ -79,7 +79,7 @@ CASES = [
         "duplicate key 'native'",
         None,
     ),
-    ("bad path syntax", ("native: firstName", "native: first..Name"), (10, 25), "bad native path", None),
+    ("bad path syntax", ("native: firstName", "native: first..Name"), (10, 23), "bad native path", None),
     ("bad transform argument", ("transform: email\n", 'transform: truncate(n="x")\n'), (14, 20), "truncate", None),
     (
         "non-invertible both field",
@@ -91,12 +91,12 @@ CASES = [
     (
         "non-reversible value table",
         ("UNSUBSCRIBED: false}", "UNSUBSCRIBED: false, NOT_SUBSCRIBED: false}"),
-        (17, 20),
+        (18, 11),
         "cannot be reversed",
         "out_transform",
     ),
-    ("array on one side only", ("canonical: emails[0]", "canonical: emails[]"), (12, 7), "same number of []", None),
-    ("YAML syntax error", ("native: Customer", "native: [Customer"), (5, 5), "YAML syntax", None),
+    ("array on one side only", ("canonical: emails[0]", "canonical: emails[]"), (12, 9), "same number of []", None),
+    ("YAML syntax error", ("native: Customer", "native: [Customer"), (5, 7), "YAML syntax", None),
     (
         "unknown canonical identity path",
         ("identity: [emails, phones]", "identity: [emails, phone]"),

@@ -74,3 +74,24 @@ def migrate(engine: Engine) -> None:
 
 def current_tables(engine: Engine) -> set[str]:
     return set(inspect(engine).get_table_names())
+
+
+class Store:
+    """The opened state store: an engine on a migrated database."""
+
+    def __init__(self, url: str, *, migrate_schema: bool = True) -> None:
+        self.url = url
+        self.engine = make_engine(url)
+        if migrate_schema:
+            migrate(self.engine)
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    def begin(self) -> Any:
+        """A transaction: ``with store.begin() as conn: ...`` commits on success, rolls back on error."""
+        return self.engine.begin()
+
+    def close(self) -> None:
+        self.engine.dispose()

@@ -1,0 +1,113 @@
+"""The 3-way merge of one field: pure functions, no store, so every rule is easy to test.
+
+Inputs per field (a *unit*: a canonical path such as ``addresses.default.city``, or ``lines`` for
+a whole array): the golden value, the incoming value from system S, and the base — the value S had
+when it was last in step. Only a field changed on *both* sides since the base is a conflict; then
+the field's ``owner`` rule picks the winner:
+
+=========  ================================================================================
+hub        the CRM's value wins (the incoming one, when the CRM is the one sending it)
+<system>   that system's value wins (e.g. ``tryton`` for stock, ``inpost`` for shipment status)
+newest     the later source timestamp wins; ties go to the hub, then the lower system name
+fill       the incoming value only fills an empty golden value
+union      set merge: both sides' additions, both sides' removals (tags, channels)
+manual     the golden value stays and the conflict is parked for a person
+=========  ================================================================================
+
+Consent is conservative whatever the owner says: a withdrawal (``granted: false``) wins over any
+opt-in that is not newer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from mappings.paths import MISSING
+
+
+def is_empty(value: Any) -> bool:
+    return value is MISSING or value is None or value == "" or value == [] or value == {}
+
+
+@dataclass(frozen=True)
+class Side:
+    """A value with who said it and when."""
+
+    value: Any
+    system: str
+    at: datetime | None
+    is_hub: bool = False
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What the merge decided for one unit."""
+
+    value: Any
+    take_incoming: bool
+    conflict: bool
+    rule: str
+    parked: bool = False
+
+
+def _newest(golden: Side, incoming: Side) -> bool:
+    """True if incoming is newer; deterministic on ties (hub first, then system name)."""
+    if golden.at is not None and incoming.at is not None and golden.at != incoming.at:
+        return incoming.at > golden.at
+    if golden.at is None and incoming.at is not None:
+        return True
+    if incoming.at is None and golden.at is not None:
+        return False
+    if golden.is_hub != incoming.is_hub:
+        return incoming.is_hub
+    return incoming.system < golden.system
+
+
+def _union(golden: Any, incoming: Any, base: Any) -> list[Any]:
+    """3-way set merge: keep golden minus what S removed, plus what S added (order kept)."""
+    g = list(golden) if isinstance(golden, list) else []
+    s = list(incoming) if isinstance(incoming, list) else []
+    b = list(base) if isinstance(base, list) else []
+    out = [x for x in g if not (x in b and x not in s)]
+    out.extend(x for x in s if x not in b and x not in out)
+    return out
+
+
+def decide(unit: str, rule: str, golden: Side, incoming: Side, base: Any, owner_kind_of_incoming: str) -> Decision:
+    """Merge one unit that system S changed since its base. ``base`` may be MISSING (S never synced it)."""
+    g, v = golden.value, incoming.value
+    changed_on_hub = base is MISSING and not is_empty(g) or base is not MISSING and g != base
+    if not changed_on_hub or g == v:
+        return Decision(v, True, False, "change")
+    consent = _consent(unit, golden, incoming)
+    if consent is not None:
+        return consent
+    if rule == "hub":
+        win = incoming.is_hub
+    elif rule == "newest":
+        win = _newest(golden, incoming)
+    elif rule == "fill":
+        win = is_empty(g)
+    elif rule == "union":
+        return Decision(_union(g, v, base), True, True, "union")
+    elif rule == "manual":
+        return Decision(g, False, True, "manual", parked=True)
+    else:  # a named system owns the field
+        win = owner_kind_of_incoming == rule
+    return Decision(v if win else g, win, True, rule)
+
+
+def _consent(unit: str, golden: Side, incoming: Side) -> Decision | None:
+    """Withdrawals win over any opt-in that is not newer (GDPR: when in doubt, do not contact)."""
+    if not (unit.startswith("consents.") and unit.endswith(".granted")):
+        return None
+    g, v = golden.value, incoming.value
+    if v is False and g is True:
+        newer_opt_in = golden.at is not None and incoming.at is not None and golden.at > incoming.at
+        return Decision(g if newer_opt_in else v, not newer_opt_in, True, "consent")
+    if v is True and g is False:
+        newer = golden.at is not None and incoming.at is not None and incoming.at > golden.at
+        return Decision(v if newer else g, newer, True, "consent")
+    return None

@@ -1,0 +1,728 @@
+"""The sync pipeline: ingest a native change, resolve, merge, write the golden record, fan out.
+
+Everything for one change happens in one database transaction, so a crash at any point leaves
+either nothing or everything: the golden record, its history, the sync base, and the outbox rows
+that carry the change to the other systems. Writes to the systems happen later (``flush``), from
+the outbox, and are idempotent by canonical id.
+
+The three classic failures of bidirectional sync are handled here by construction:
+
+* **loops** — an incoming value equal to what the system already had (its *sync base*) is not a
+  change; our own writes, read back, change nothing and cause no write;
+* **silent overwrites** — a field changed on both sides since the base is a conflict, decided by the
+  field's owner rule and recorded with both values;
+* **duplicates** — identity resolution by cross-reference, then by normalised email, E.164 phone
+  and loyalty id; two or more matches become a merge candidate, never a silent merge.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+import structlog
+from sqlalchemy import Connection, and_, delete, func, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
+
+from core import jsoncodec
+from core.connector import WriteRequest
+from core.errors import PermanentError, SynchubError, TransientError
+from core.store.db import Store
+from core.store.schema import (
+    conflicts,
+    cursors,
+    dead_letters,
+    field_history,
+    golden,
+    identity_keys,
+    inbox,
+    merge_candidates,
+    outbox,
+    sync_base,
+    tombstones,
+    xref,
+)
+from core.sync.merge import Side, decide
+from core.sync.systems import System, Systems
+from mappings.errors import RecordMappingError
+from mappings.paths import MISSING, get_path, parse_path, set_path
+
+log = structlog.get_logger("synchub.sync")
+
+Outcome = Literal["applied", "unchanged", "stale", "dead", "erased", "deleted", "archived", "ignored"]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_trace_id() -> str:
+    return uuid.uuid4().hex
+
+
+@dataclass
+class IngestResult:
+    outcome: Outcome
+    canonical_id: str | None = None
+    changed: list[str] = field(default_factory=list)
+    conflicts: int = 0
+    outbox_rows: int = 0
+    merge_candidate: bool = False
+
+
+@dataclass
+class FlushResult:
+    written: int = 0
+    failed: int = 0
+    dead: int = 0
+    calls: int = 0
+
+
+class _Clash(Exception):
+    """Another transaction changed the golden record first: redo the ingest on fresh data."""
+
+
+class _XrefResolver:
+    """``lookup(entity)`` transforms, answered from the cross-reference table of one system."""
+
+    def __init__(self, conn: Connection, system: str) -> None:
+        self.conn = conn
+        self.system = system
+
+    def canonical_id(self, entity: str, system: str, native_id: str) -> str | None:
+        row = self.conn.execute(
+            select(xref.c.canonical_id).where(
+                xref.c.entity == entity, xref.c.system == self.system, xref.c.native_id == native_id
+            )
+        ).first()
+        return None if row is None else str(row[0])
+
+    def native_id(self, entity: str, system: str, canonical_id: str) -> str | None:
+        row = self.conn.execute(
+            select(xref.c.native_id).where(
+                xref.c.entity == entity, xref.c.system == self.system, xref.c.canonical_id == str(canonical_id)
+            )
+        ).first()
+        return None if row is None else str(row[0])
+
+
+def _hash(kind: str, value: str) -> str:
+    return hashlib.sha256(f"{kind}\x00{value}".encode()).hexdigest()
+
+
+def _key_values(value: Any) -> list[str]:
+    if value is MISSING or value is None:
+        return []
+    items = value if isinstance(value, list) else [value]
+    return [str(v).strip().lower() for v in items if v not in (None, "")]
+
+
+@dataclass
+class RetryPolicy:
+    max_attempts: int = 8
+    base_delay: float = 1.0
+    max_delay: float = 300.0
+
+    def delay(self, attempts: int, hint: float | None) -> float:
+        if hint is not None:
+            return max(hint, 0.0)
+        return float(min(self.max_delay, self.base_delay * (2 ** max(attempts - 1, 0))))
+
+
+class Pipeline:
+    """The sync core over one store and one set of systems."""
+
+    def __init__(
+        self,
+        store: Store,
+        systems: Systems,
+        *,
+        clock: Callable[[], datetime] = utcnow,
+        retry: RetryPolicy | None = None,
+        lease_seconds: float = 60.0,
+    ) -> None:
+        self.store = store
+        self.systems = systems
+        self.clock = clock
+        self.retry = retry or RetryPolicy()
+        self.lease = timedelta(seconds=lease_seconds)
+
+    # --- ingest ----------------------------------------------------------------------------------
+
+    def ingest(
+        self,
+        system: str,
+        entity: str,
+        record: dict[str, Any],
+        *,
+        deleted: bool = False,
+        trace_id: str | None = None,
+        conn: Connection | None = None,
+    ) -> IngestResult:
+        """Take one native record (or deletion) from ``system`` through the whole pipeline."""
+        trace_id = trace_id or new_trace_id()
+        for _ in range(20):
+            try:
+                if conn is not None:
+                    with conn.begin_nested():
+                        return self._ingest(conn, system, entity, record, deleted, trace_id)
+                with self.store.begin() as c:
+                    return self._ingest(c, system, entity, record, deleted, trace_id)
+            except (_Clash, IntegrityError):
+                log.debug("ingest.retry", system=system, entity=entity, trace_id=trace_id)
+                continue
+        raise TransientError(f"could not apply a change to {entity} from {system}: too many concurrent edits")
+
+    def _ingest(
+        self, conn: Connection, system_name: str, entity: str, record: dict[str, Any], deleted: bool, trace_id: str
+    ) -> IngestResult:
+        system = self.systems.get(system_name)
+        mapped = system.entity(entity)
+        native_id = mapped.native_id(record)
+        now = self.clock()
+        if native_id is None:
+            self._dead_letter(conn, "ingest", system.name, entity, None, None, record,
+                              PermanentError(f"record has no id at {mapped.id_path!r}"), trace_id)
+            return IngestResult("dead")
+        if self._tombstoned(conn, entity, [("xref", f"{system.name}:{native_id}")]):
+            return IngestResult("erased")
+        cid = self._xref(conn, entity, system.name, native_id)
+        if deleted:
+            return self._delete(conn, system, entity, cid, mapped.on_delete, trace_id)
+        try:
+            partial = mapped.to_canonical(record, _XrefResolver(conn, system.name))
+        except RecordMappingError as exc:
+            self._dead_letter(conn, "ingest", system.name, entity, cid, native_id, record, exc, trace_id,
+                              details={"errors": [e.as_dict() for e in exc.errors]})
+            return IngestResult("dead", cid)
+        source_ts = mapped.source_timestamp(record) or now
+        keys = self._identity_keys(system, entity, partial)
+        if cid is None and self._tombstoned(conn, entity, keys):
+            return IngestResult("erased")
+
+        merge_candidate = False
+        created = False
+        if cid is None:
+            candidates = self._candidates(conn, entity, keys)
+            if len(candidates) == 1:
+                cid = candidates[0]
+            else:
+                cid = str(uuid.uuid4())
+                created = True
+                if len(candidates) > 1:
+                    merge_candidate = True
+                    conn.execute(insert(merge_candidates).values(
+                        entity=entity, canonical_id=cid, candidates=candidates,
+                        keys=[{"kind": k, "value": v} for k, v in keys], system=system.name,
+                        status="open", created_at=now,
+                    ))
+            conn.execute(insert(xref).values(entity=entity, canonical_id=cid, system=system.name,
+                                             native_id=native_id, created_at=now))
+
+        if created:
+            data: dict[str, Any] = {}
+            version = 0
+        else:
+            row = conn.execute(select(golden.c.data, golden.c.version, golden.c.state).where(golden.c.id == cid)).first()
+            if row is None:
+                data, version, created = {}, 0, True
+            else:
+                data, version = dict(row.data), int(row.version)
+                if row.state in ("erased",):
+                    return IngestResult("erased", cid)
+
+        base_row = conn.execute(
+            select(sync_base.c.data, sync_base.c.source_ts).where(
+                sync_base.c.entity == entity, sync_base.c.canonical_id == cid, sync_base.c.system == system.name
+            )
+        ).first()
+        base: dict[str, Any] = dict(base_row.data) if base_row is not None else {}
+        if base_row is not None and base_row.source_ts is not None and source_ts < base_row.source_ts:
+            return IngestResult("stale", cid)  # an older event delivered after a newer one
+
+        incoming: dict[str, Any] = {}
+        for unit, path in system.units(entity, "in"):
+            value = get_path(partial, path)
+            if value is not MISSING:
+                incoming[unit] = value
+        changed = {u: v for u, v in incoming.items() if u not in base or base[u] != v}
+        if not changed and not created:
+            if base_row is not None and base_row.source_ts != source_ts:
+                self._save_base(conn, entity, cid, system.name, base, source_ts, now)
+            return IngestResult("unchanged", cid)
+
+        result = IngestResult("applied", cid, merge_candidate=merge_candidate)
+        revert: dict[str, Any] = {}
+        new_data = _deep_copy(data)
+        owners = mapped.owners
+        for unit, value in changed.items():
+            path = parse_path(unit)
+            current = get_path(data, path)
+            rule = owners.get(unit, "hub")
+            golden_at = self._last_change_at(conn, entity, cid, unit) if current is not MISSING else None
+            decision = decide(
+                unit, rule,
+                Side(current, "golden", golden_at),
+                Side(value, system.name, source_ts, system.is_hub),
+                base.get(unit, MISSING),
+                system.kind,
+            )
+            if decision.conflict:
+                result.conflicts += 1
+                conn.execute(insert(conflicts).values(
+                    entity=entity, canonical_id=cid, field=unit, system=system.name,
+                    base_value=_jsonable(base.get(unit)), hub_value=_jsonable(current), incoming_value=value,
+                    rule=decision.rule, outcome="incoming" if decision.take_incoming else "golden",
+                    status="open" if decision.parked else "resolved", trace_id=trace_id, created_at=now,
+                    resolved_at=None if decision.parked else now,
+                ))
+            if decision.value != current or current is MISSING:
+                set_path(new_data, path, decision.value)
+                revert[unit] = _jsonable(current)
+                result.changed.append(unit)
+                conn.execute(insert(field_history).values(
+                    entity=entity, canonical_id=cid, field=unit, value=decision.value, source_system=system.name,
+                    source_ts=source_ts, rule=decision.rule, trace_id=trace_id, at=now,
+                ))
+
+        self._save_base(conn, entity, cid, system.name, {**base, **incoming}, source_ts, now)
+        if created:
+            conn.execute(insert(golden).values(id=cid, entity=entity, data=new_data, version=1, state="active",
+                                               created_at=now, updated_at=now))
+        elif result.changed:
+            done = conn.execute(
+                update(golden).where(golden.c.id == cid, golden.c.version == version)
+                .values(data=new_data, version=version + 1, updated_at=now)
+            )
+            if done.rowcount != 1:
+                raise _Clash()
+        self._index_keys(conn, entity, cid, keys)
+        if result.changed or created:
+            result.outbox_rows = self._fan_out(conn, entity, cid, new_data, system, revert, trace_id, now)
+        if not result.changed and not created:
+            result.outcome = "unchanged"
+        log.info("ingest", system=system.name, entity=entity, canonical_id=cid, outcome=result.outcome,
+                 changed=len(result.changed), conflicts=result.conflicts, trace_id=trace_id)
+        return result
+
+    # --- fan-out ---------------------------------------------------------------------------------
+
+    def _fan_out(
+        self, conn: Connection, entity: str, cid: str, data: dict[str, Any], origin: System | None,
+        revert: dict[str, Any], trace_id: str, now: datetime,
+    ) -> int:
+        """Queue a write to every subscribed system whose mapped values differ from its base."""
+        rows = 0
+        hub_row: int | None = None
+        hub_holds = self.systems.hub_holds(entity)
+        targets = sorted(
+            (t for t in self.systems.all() if t.receives(entity) and entity in t.mapping.entities),
+            key=lambda t: not t.is_hub,  # the hub first: spoke rows may be held for its row
+        )
+        for target in targets:
+            values = {u: get_path(data, p) for u, p in target.units(entity, "out")}
+            values = {u: v for u, v in values.items() if v is not MISSING}
+            base = self._base(conn, entity, cid, target.name)
+            if all(u in base and base[u] == v for u, v in values.items()):
+                continue
+            hold = hub_row if (hub_holds and not target.is_hub and origin is not None and not origin.is_hub) else None
+            try:
+                payload = target.entity(entity).to_native(data, _XrefResolver(conn, target.name))
+            except RecordMappingError as exc:
+                self._dead_letter(conn, "fanout", target.name, entity, cid, None, data, exc, trace_id,
+                                  details={"errors": [e.as_dict() for e in exc.errors]})
+                continue
+            row_id = self._queue(conn, target, entity, cid, "upsert", payload, values, hold,
+                                 revert if target.is_hub else None, trace_id, now)
+            rows += 1
+            if target.is_hub:
+                hub_row = row_id
+        return rows
+
+    def _queue(
+        self, conn: Connection, target: System, entity: str, cid: str, op: str, payload: dict[str, Any],
+        values: dict[str, Any], hold: int | None, revert: dict[str, Any] | None, trace_id: str, now: datetime,
+    ) -> int:
+        """One outbox row per record and target: a newer change replaces a not-yet-sent one in place."""
+        status = "held" if hold is not None else "pending"
+        existing = conn.execute(
+            select(outbox.c.id, outbox.c.revert).where(
+                outbox.c.system == target.name, outbox.c.entity == entity, outbox.c.canonical_id == cid,
+                outbox.c.status.in_(("pending", "held")), outbox.c.op == op,
+            ).order_by(outbox.c.id.desc()).limit(1)
+        ).first()
+        fp = jsoncodec.fingerprint(values)
+        if existing is not None:
+            merged_revert = {**(revert or {}), **(existing.revert or {})} if (revert or existing.revert) else None
+            conn.execute(update(outbox).where(outbox.c.id == existing.id).values(
+                payload=payload, data=values, fingerprint=fp, status=status, hold_for=hold, revert=merged_revert,
+                trace_id=trace_id, updated_at=now, next_attempt_at=now,
+            ))
+            return int(existing.id)
+        res = conn.execute(insert(outbox).values(
+            system=target.name, entity=entity, canonical_id=cid, op=op, payload=payload, data=values,
+            fingerprint=fp, status=status, hold_for=hold, revert=revert, attempts=0, next_attempt_at=now,
+            trace_id=trace_id, created_at=now, updated_at=now,
+        ))
+        return int(res.inserted_primary_key[0])  # type: ignore[index]
+
+    # --- flush -----------------------------------------------------------------------------------
+
+    def claim(self, system: str, limit: int) -> list[Any]:
+        """Claim due outbox rows of ``system`` (oldest first), at most one per record at a time."""
+        now = self.clock()
+        with self.store.begin() as conn:
+            inflight = (
+                select(outbox.c.canonical_id)
+                .where(outbox.c.system == system, outbox.c.status == "inflight", outbox.c.next_attempt_at > now)
+                .scalar_subquery()
+            )
+            rows = conn.execute(
+                select(outbox).where(
+                    outbox.c.system == system,
+                    or_(
+                        and_(outbox.c.status == "pending", outbox.c.next_attempt_at <= now),
+                        and_(outbox.c.status == "inflight", outbox.c.next_attempt_at <= now),  # lease expired
+                    ),
+                    outbox.c.canonical_id.not_in(inflight),
+                ).order_by(outbox.c.id).limit(limit)
+            ).fetchall()
+            picked: list[Any] = []
+            seen: set[str] = set()
+            for row in rows:
+                if row.canonical_id in seen:
+                    continue
+                seen.add(row.canonical_id)
+                picked.append(row)
+            if picked:
+                conn.execute(update(outbox).where(outbox.c.id.in_([r.id for r in picked])).values(
+                    status="inflight", next_attempt_at=now + self.lease, updated_at=now,
+                ))
+            return picked
+
+    def flush(self, system_name: str, limit: int | None = None) -> FlushResult:
+        """Write one batch of due outbox rows to ``system`` and record each result."""
+        system = self.systems.get(system_name)
+        connector = system.connector
+        if connector is None:
+            return FlushResult()
+        size = limit or connector.batch_size
+        rows = self.claim(system.name, size)
+        out = FlushResult()
+        if not rows:
+            return out
+        by_entity: dict[str, list[Any]] = {}
+        for row in rows:
+            by_entity.setdefault(row.entity, []).append(row)
+        for entity, group in by_entity.items():
+            with self.store.begin() as conn:
+                natives = {r.canonical_id: self._native_id(conn, entity, system.name, r.canonical_id) for r in group}
+            requests = [WriteRequest(r.canonical_id, natives[r.canonical_id], r.payload, r.op) for r in group]
+            try:
+                results = connector.write(entity, requests)
+                out.calls += 1
+            except SynchubError as exc:
+                results_err: list[SynchubError] = [exc] * len(group)
+                with self.store.begin() as conn:
+                    for row, err in zip(group, results_err, strict=True):
+                        out.dead += self._record_failure(conn, system, row, err)
+                        out.failed += 1
+                continue
+            with self.store.begin() as conn:
+                for row, res in zip(group, results, strict=True):
+                    if res.ok:
+                        self._record_success(conn, system, row, res.native_id)
+                        out.written += 1
+                    else:
+                        assert res.error is not None
+                        out.dead += self._record_failure(conn, system, row, res.error)
+                        out.failed += 1
+        return out
+
+    def _record_success(self, conn: Connection, system: System, row: Any, native_id: str | None) -> None:
+        now = self.clock()
+        if native_id and row.op == "upsert":
+            known = self._native_id(conn, row.entity, system.name, row.canonical_id)
+            if known is None:
+                conn.execute(insert(xref).values(entity=row.entity, canonical_id=row.canonical_id,
+                                                 system=system.name, native_id=native_id, created_at=now))
+        if row.op == "upsert":
+            base = self._base(conn, row.entity, row.canonical_id, system.name)
+            self._save_base(conn, row.entity, row.canonical_id, system.name, {**base, **row.data}, None, now,
+                            keep_ts=True)
+        conn.execute(update(outbox).where(outbox.c.id == row.id).values(status="done", updated_at=now, error=None))
+        if system.is_hub:
+            conn.execute(update(outbox).where(outbox.c.hold_for == row.id, outbox.c.status == "held")
+                         .values(status="pending", hold_for=None, next_attempt_at=now, updated_at=now))
+
+    def _record_failure(self, conn: Connection, system: System, row: Any, error: SynchubError) -> int:
+        """Retry later (transient) or dead-letter (permanent / out of attempts). Returns 1 if dead."""
+        now = self.clock()
+        attempts = int(row.attempts) + 1
+        if isinstance(error, TransientError) and attempts < self.retry.max_attempts:
+            delay = self.retry.delay(attempts, error.retry_after)
+            conn.execute(update(outbox).where(outbox.c.id == row.id).values(
+                status="pending", attempts=attempts, next_attempt_at=now + timedelta(seconds=delay),
+                error=str(error), updated_at=now,
+            ))
+            return 0
+        conn.execute(update(outbox).where(outbox.c.id == row.id).values(
+            status="dead", attempts=attempts, error=str(error), updated_at=now))
+        self._dead_letter(conn, "outbox", system.name, row.entity, row.canonical_id,
+                          self._native_id(conn, row.entity, system.name, row.canonical_id), row.payload, error,
+                          row.trace_id, ref_id=row.id, attempts=attempts,
+                          details={"code": getattr(error, "code", None)})
+        if system.is_hub:
+            self._master_refused(conn, row, now)
+        return 1
+
+    def _master_refused(self, conn: Connection, row: Any, now: datetime) -> None:
+        """The CRM refused a change: drop the held spoke writes and put the CRM's values back."""
+        conn.execute(update(outbox).where(outbox.c.hold_for == row.id, outbox.c.status == "held")
+                     .values(status="dropped", updated_at=now))
+        if not row.revert:
+            return
+        current = conn.execute(select(golden.c.data, golden.c.version).where(golden.c.id == row.canonical_id)).first()
+        if current is None:
+            return
+        data = _deep_copy(dict(current.data))
+        for unit, previous in row.revert.items():
+            path = parse_path(unit)
+            if get_path(data, path) == row.data.get(unit, MISSING):
+                set_path(data, path, previous)
+                conn.execute(insert(field_history).values(
+                    entity=row.entity, canonical_id=row.canonical_id, field=unit, value=previous,
+                    source_system=self.systems.hub.name, source_ts=now, rule="rejected", trace_id=row.trace_id,
+                    at=now,
+                ))
+        conn.execute(update(golden).where(golden.c.id == row.canonical_id)
+                     .values(data=data, version=current.version + 1, updated_at=now))
+        # No write-back to the spoke the change came from: it keeps what its user typed, its sync base
+        # says so (no loop of re-rejections), and the dead letter holds the change for a replay.
+
+    # --- polling and the inbox -------------------------------------------------------------------
+
+    def poll(self, system_name: str, entity: str, *, max_pages: int = 1000) -> int:
+        """Read changes since the saved cursor and ingest them; returns how many records were read."""
+        system = self.systems.get(system_name)
+        if system.connector is None:
+            return 0
+        total = 0
+        for _ in range(max_pages):
+            with self.store.begin() as conn:
+                cursor = conn.execute(select(cursors.c.value).where(
+                    cursors.c.system == system.name, cursors.c.entity == entity)).scalar()
+            page = system.connector.read_changes(entity, cursor)
+            with self.store.begin() as conn:
+                for rec in page.records:
+                    self.ingest(system.name, entity, rec.data, deleted=rec.deleted, conn=conn)
+                self._save_cursor(conn, system.name, entity, page.cursor)
+            total += len(page.records)
+            if not page.more:
+                break
+        return total
+
+    def accept(self, system: str, entity: str, event_id: str, payload: dict[str, Any], *, op: str = "upsert",
+               trace_id: str | None = None) -> int | None:
+        """Land an inbound event in the inbox; None if this event id was seen before (a redelivery)."""
+        now = self.clock()
+        try:
+            with self.store.begin() as conn:
+                res = conn.execute(insert(inbox).values(
+                    system=system, entity=entity, event_id=event_id, kind=op, payload=payload, status="pending",
+                    attempts=0, trace_id=trace_id or new_trace_id(), received_at=now,
+                ))
+                return int(res.inserted_primary_key[0])  # type: ignore[index]
+        except IntegrityError:
+            return None
+
+    def process_inbox(self, limit: int = 500, ids: Iterable[int] | None = None) -> int:
+        """Ingest pending inbox rows (oldest first); each row and its effects commit together."""
+        with self.store.begin() as conn:
+            query = select(inbox).where(inbox.c.status == "pending").order_by(inbox.c.id).limit(limit)
+            if ids is not None:
+                query = query.where(inbox.c.id.in_(list(ids)))
+            rows = conn.execute(query).fetchall()
+        for row in rows:
+            with self.store.begin() as conn:
+                claimed = conn.execute(update(inbox).where(inbox.c.id == row.id, inbox.c.status == "pending")
+                                       .values(status="processing", attempts=row.attempts + 1))
+                if claimed.rowcount != 1:
+                    continue
+                result = self.ingest(row.system, row.entity, row.payload, deleted=row.kind == "delete",
+                                     trace_id=row.trace_id, conn=conn)
+                conn.execute(update(inbox).where(inbox.c.id == row.id).values(
+                    status="dead" if result.outcome == "dead" else "done", processed_at=self.clock()))
+        return len(rows)
+
+    def drain(self, max_rounds: int = 100) -> int:
+        """Poll every readable system, process the inbox and flush every outbox until nothing moves.
+
+        For tests, benchmarks and the demo; production runs the same steps from workers.
+        """
+        moved_total = 0
+        for _ in range(max_rounds):
+            moved = self.process_inbox()
+            for system in self.systems.all():
+                for entity in system.flows:
+                    if system.reads(entity) and entity in system.mapping.entities:
+                        moved += self.poll(system.name, entity)
+            for system in self.systems.all():
+                while True:
+                    res = self.flush(system.name)
+                    moved += res.written + res.failed
+                    if res.written + res.failed == 0:
+                        break
+            moved_total += moved
+            if moved == 0:
+                return moved_total
+        raise RuntimeError(f"no quiescence after {max_rounds} rounds")
+
+    # --- deletes and erasure ---------------------------------------------------------------------
+
+    def _delete(self, conn: Connection, system: System, entity: str, cid: str | None, rule: str,
+                trace_id: str) -> IngestResult:
+        if cid is None or rule == "ignore":
+            return IngestResult("ignored", cid)
+        now = self.clock()
+        state = "deleted" if rule == "propagate" else "archived"
+        conn.execute(update(golden).where(golden.c.id == cid).values(state=state, updated_at=now))
+        rows = 0
+        if rule == "propagate":
+            for target in self.systems.all():
+                if target.name == system.name or not target.receives(entity):
+                    continue
+                if self._native_id(conn, entity, target.name, cid) is None:
+                    continue
+                self._queue(conn, target, entity, cid, "delete", {}, {}, None, None, trace_id, now)
+                rows += 1
+        return IngestResult("deleted" if rule == "propagate" else "archived", cid, outbox_rows=rows)
+
+    def erase(self, entity: str, cid: str, *, trace_id: str | None = None) -> int:
+        """Right to erasure: strip personal data, tombstone every key, queue erasure to every system."""
+        trace_id = trace_id or new_trace_id()
+        now = self.clock()
+        with self.store.begin() as conn:
+            keys = conn.execute(select(identity_keys.c.kind, identity_keys.c.value).where(
+                identity_keys.c.entity == entity, identity_keys.c.canonical_id == cid)).fetchall()
+            refs = conn.execute(select(xref.c.system, xref.c.native_id).where(
+                xref.c.entity == entity, xref.c.canonical_id == cid)).fetchall()
+            stones = {_hash(k.kind, k.value) : k.kind for k in keys}
+            stones.update({_hash("xref", f"{r.system}:{r.native_id}"): "xref" for r in refs})
+            for key_hash, kind in stones.items():
+                exists = conn.execute(select(func.count()).select_from(tombstones).where(
+                    tombstones.c.entity == entity, tombstones.c.kind == kind, tombstones.c.key_hash == key_hash)).scalar()
+                if not exists:
+                    conn.execute(insert(tombstones).values(entity=entity, kind=kind, key_hash=key_hash, created_at=now))
+            conn.execute(delete(identity_keys).where(identity_keys.c.canonical_id == cid))
+            conn.execute(update(golden).where(golden.c.id == cid).values(data={}, state="erased", updated_at=now))
+            conn.execute(update(field_history).where(field_history.c.canonical_id == cid).values(value=None))
+            conn.execute(update(sync_base).where(sync_base.c.canonical_id == cid).values(data={}, fingerprint=""))
+            conn.execute(update(outbox).where(outbox.c.canonical_id == cid, outbox.c.status.in_(("pending", "held")))
+                         .values(status="dropped", updated_at=now))
+            rows = 0
+            for ref in refs:
+                target = self.systems.get(ref.system)
+                self._queue(conn, target, entity, cid, "erase", {}, {}, None, None, trace_id, now)
+                rows += 1
+            return rows
+
+    # --- small store helpers ---------------------------------------------------------------------
+
+    def _xref(self, conn: Connection, entity: str, system: str, native_id: str) -> str | None:
+        row = conn.execute(select(xref.c.canonical_id).where(
+            xref.c.entity == entity, xref.c.system == system, xref.c.native_id == native_id)).first()
+        return None if row is None else str(row[0])
+
+    def _native_id(self, conn: Connection, entity: str, system: str, cid: str) -> str | None:
+        row = conn.execute(select(xref.c.native_id).where(
+            xref.c.entity == entity, xref.c.system == system, xref.c.canonical_id == cid)).first()
+        return None if row is None else str(row[0])
+
+    def _base(self, conn: Connection, entity: str, cid: str, system: str) -> dict[str, Any]:
+        row = conn.execute(select(sync_base.c.data).where(
+            sync_base.c.entity == entity, sync_base.c.canonical_id == cid, sync_base.c.system == system)).first()
+        return dict(row.data) if row is not None else {}
+
+    def _save_base(self, conn: Connection, entity: str, cid: str, system: str, data: dict[str, Any],
+                   source_ts: datetime | None, now: datetime, *, keep_ts: bool = False) -> None:
+        fp = jsoncodec.fingerprint(data)
+        values: dict[str, Any] = {"data": data, "fingerprint": fp, "updated_at": now}
+        if not keep_ts:
+            values["source_ts"] = source_ts
+        done = conn.execute(update(sync_base).where(
+            sync_base.c.entity == entity, sync_base.c.canonical_id == cid, sync_base.c.system == system).values(**values))
+        if done.rowcount == 0:
+            conn.execute(insert(sync_base).values(entity=entity, canonical_id=cid, system=system,
+                                                  source_ts=source_ts, **values))
+
+    def _save_cursor(self, conn: Connection, system: str, entity: str, value: str | None) -> None:
+        now = self.clock()
+        done = conn.execute(update(cursors).where(cursors.c.system == system, cursors.c.entity == entity)
+                            .values(value=value, updated_at=now))
+        if done.rowcount == 0:
+            conn.execute(insert(cursors).values(system=system, entity=entity, value=value, updated_at=now))
+
+    def _identity_keys(self, system: System, entity: str, partial: dict[str, Any]) -> list[tuple[str, str]]:
+        keys: list[tuple[str, str]] = []
+        for path_text in system.entity(entity).identity:
+            for value in _key_values(get_path(partial, parse_path(path_text))):
+                keys.append((path_text.split("[")[0], value))
+        return keys
+
+    def _candidates(self, conn: Connection, entity: str, keys: list[tuple[str, str]]) -> list[str]:
+        if not keys:
+            return []
+        clauses = [and_(identity_keys.c.kind == k, identity_keys.c.value == v) for k, v in keys]
+        rows = conn.execute(
+            select(identity_keys.c.canonical_id).where(identity_keys.c.entity == entity, or_(*clauses)).distinct()
+        ).fetchall()
+        return sorted(str(r[0]) for r in rows)
+
+    def _index_keys(self, conn: Connection, entity: str, cid: str, keys: list[tuple[str, str]]) -> None:
+        for kind, value in keys:
+            exists = conn.execute(select(func.count()).select_from(identity_keys).where(
+                identity_keys.c.entity == entity, identity_keys.c.kind == kind, identity_keys.c.value == value,
+                identity_keys.c.canonical_id == cid)).scalar()
+            if not exists:
+                conn.execute(insert(identity_keys).values(entity=entity, kind=kind, value=value, canonical_id=cid))
+
+    def _tombstoned(self, conn: Connection, entity: str, keys: list[tuple[str, str]]) -> bool:
+        if not keys:
+            return False
+        hashes = [_hash(k, v) for k, v in keys]
+        return bool(conn.execute(select(func.count()).select_from(tombstones).where(
+            tombstones.c.entity == entity, tombstones.c.key_hash.in_(hashes))).scalar())
+
+    def _last_change_at(self, conn: Connection, entity: str, cid: str, unit: str) -> datetime | None:
+        row = conn.execute(select(field_history.c.source_ts).where(
+            field_history.c.entity == entity, field_history.c.canonical_id == cid, field_history.c.field == unit,
+        ).order_by(field_history.c.id.desc()).limit(1)).first()
+        return None if row is None else row[0]
+
+    def _dead_letter(self, conn: Connection, stage: str, system: str, entity: str, cid: str | None,
+                     native_id: str | None, payload: Any, error: Exception, trace_id: str, *,
+                     ref_id: int | None = None, attempts: int = 0, details: dict[str, Any] | None = None) -> None:
+        conn.execute(insert(dead_letters).values(
+            stage=stage, system=system, entity=entity, canonical_id=cid, native_id=native_id, ref_id=ref_id,
+            payload=_jsonable(payload), error=str(error), error_kind=type(error).__name__, details=details,
+            attempts=attempts, status="open", trace_id=trace_id, created_at=self.clock(),
+        ))
+        log.warning("dead_letter", stage=stage, system=system, entity=entity, error_kind=type(error).__name__,
+                    trace_id=trace_id)
+
+
+def _deep_copy(data: Any) -> Any:
+    if isinstance(data, dict):
+        return {k: _deep_copy(v) for k, v in data.items()}
+    if isinstance(data, list):
+        return [_deep_copy(v) for v in data]
+    return data
+
+
+def _jsonable(value: Any) -> Any:
+    return None if value is MISSING else value
