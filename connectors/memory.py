@@ -121,20 +121,20 @@ class MemoryConnector(Connector):
                 (r for r in table.values() if r.data.get(EXTERNAL_ID) == req.canonical_id and not r.deleted),
                 None,
             )
+            if existing is None and req.native_id and req.native_id in table:
+                existing = table[req.native_id]
             if req.op in ("delete", "erase"):
                 if existing is not None:
                     existing.deleted = True
                     existing.seq = next(self.system.seq)
                     if req.op == "erase":
-                        existing.data = {"id": existing.native_id}
+                        existing.data = {"id": existing.native_id, "updated_at": datetime.now(UTC).isoformat()}
                 self.writes.append((req.op, req.canonical_id, {}))
                 return WriteResult(native_id=existing.native_id if existing else req.native_id)
             if "id" in req.payload and req.payload["id"] not in (None, req.native_id):
                 return WriteResult(error=RecordRejected("id is read-only", code="INVALID_FIELD"))
             payload = {k: v for k, v in req.payload.items() if k != "id"}
             now = datetime.now(UTC).isoformat()
-            if existing is None and req.native_id and req.native_id in table:
-                existing = table[req.native_id]
             if existing is None:
                 nid = str(next(self.system.ids))
                 table[nid] = _Row(nid, {**payload, "id": nid, EXTERNAL_ID: req.canonical_id, "updated_at": now},

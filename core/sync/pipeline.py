@@ -658,7 +658,7 @@ class Pipeline:
             sync_base.c.entity == entity, sync_base.c.canonical_id == cid, sync_base.c.system == system).values(**values))
         if done.rowcount == 0:
             conn.execute(insert(sync_base).values(entity=entity, canonical_id=cid, system=system,
-                                                  source_ts=source_ts, **values))
+                                                  **{"source_ts": source_ts, **values}))
 
     def _save_cursor(self, conn: Connection, system: str, entity: str, value: str | None) -> None:
         now = self.clock()

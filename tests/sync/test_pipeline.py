@@ -1,0 +1,252 @@
+"""The sync pipeline end to end over real stores (SQLite and PostgreSQL) and memory connectors.
+
+Each test reads Given / When / Then. ``drain()`` polls every system, processes the inbox and
+flushes every outbox until nothing moves — what the workers do continuously in production.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from connectors.memory import EXTERNAL_ID
+from core.errors import RecordRejected, TransientError
+from core.store.schema import conflicts, dead_letters, merge_candidates, outbox
+from tests.sync.helpers import deployment
+
+
+def only(items):
+    items = list(items)
+    assert len(items) == 1, items
+    return items[0]
+
+
+def test_one_person_from_shop_and_pos_becomes_one_golden_record(store):
+    # Given a shop customer with an upper-case email, and a POS customer with the same phone locally written
+    d = deployment(store)
+    shop_id = d.shop.system.put("customer", {"firstName": "Anna", "lastName": "Nowak", "email": "ANNA.NOWAK@EXAMPLE.PL",
+                                             "phone": "+48 600 100 200"})
+    pos_id = d.pos.system.put("customer", {"name": "Anna", "phone": "600-100-200", "card": "LOY-77"})
+    # When both are ingested
+    r1 = d.pipeline.ingest("shop", "customer", d.shop.system.get("customer", shop_id))
+    r2 = d.pipeline.ingest("pos", "customer", d.pos.system.get("customer", pos_id))
+    # Then there is one golden record with both cross-references
+    assert r1.canonical_id == r2.canonical_id
+    assert d.golden_count() == 1
+    assert d.xrefs(r1.canonical_id) == {"shop": shop_id, "pos": pos_id}
+    data = d.golden(r1.canonical_id)
+    assert data["emails"] == ["anna.nowak@example.pl"]
+    assert data["phones"] == ["+48600100200"]
+    assert data["loyalty_ids"] == ["LOY-77"]
+
+
+def test_a_shop_customer_reaches_the_crm_once_and_nothing_echoes(store):
+    d = deployment(store)
+    nid = d.shop.system.put("customer", {"firstName": "Jan", "lastName": "Kowalski", "email": "jan@example.pl"})
+    d.pipeline.drain()
+    (contact_id, contact), = d.crm.system.live("customer").items()
+    assert contact["first_name"] == "Jan" and contact["email"] == "jan@example.pl"
+    # the CRM record carries the canonical id (its external id), and the cross-reference knows both
+    assert d.xrefs(contact[EXTERNAL_ID]) == {"shop": nid, "crm": contact_id}
+    # the shop, where the change came from, is not written back, and a second drain does nothing
+    assert d.shop.writes == []
+    assert d.pipeline.drain() == 0
+    assert len(d.crm.writes) == 1
+    assert list(d.shop.system.live("customer")) == [nid]
+
+
+def test_a_crm_edit_reaches_the_shop_and_the_write_does_not_echo(store):
+    d = deployment(store)
+    d.shop.system.put("customer", {"firstName": "Jan", "lastName": "Kowalski", "email": "jan@example.pl"})
+    d.pipeline.drain()
+    contact_id = only(d.crm.system.live("customer"))
+    # When the CRM user fixes the last name
+    d.crm.system.edit("customer", contact_id, last_name="Kowalski-Nowak")
+    d.pipeline.drain()
+    # Then the shop has it, written exactly once, and the CRM was not written again
+    assert only(d.shop.system.live("customer").values())["lastName"] == "Kowalski-Nowak"
+    assert len(d.shop.writes) == 1
+    assert len(d.crm.writes) == 1
+    assert d.pipeline.drain() == 0
+
+
+def test_both_sides_edit_a_hub_owned_field_the_crm_wins_and_the_conflict_is_kept(store):
+    d = deployment(store)
+    shop_id = d.shop.system.put("customer", {"firstName": "Jan", "lastName": "Kowalski", "email": "jan@example.pl"})
+    d.pipeline.drain()
+    contact_id = only(d.crm.system.live("customer"))
+    # When both change the first name before the next sync, the CRM first
+    d.crm.system.edit("customer", contact_id, first_name="Janusz")
+    d.shop.system.edit("customer", shop_id, firstName="Johnny")
+    d.pipeline.drain()
+    # Then the CRM's value wins everywhere, and the conflict is recorded with both values and the rule
+    assert d.crm.system.get("customer", contact_id)["first_name"] == "Janusz"
+    assert d.shop.system.get("customer", shop_id)["firstName"] == "Janusz"
+    with store.begin() as conn:
+        row = only(conn.execute(select(conflicts)).fetchall())
+    assert (row.field, row.rule, row.status) == ("first_name", "hub", "resolved")
+    assert {row.hub_value, row.incoming_value} == {"Janusz", "Johnny"}
+
+
+def test_newest_rule_takes_the_later_edit(store):
+    d = deployment(store)
+    shop_id = d.shop.system.put("customer", {"firstName": "Ola", "email": "ola@example.pl", "address": {"city": "Kraków"}})
+    d.pipeline.drain()
+    contact_id = only(d.crm.system.live("customer"))
+    d.shop.system.edit("customer", shop_id, address={"city": "Gdańsk"})
+    d.crm.system.edit("customer", contact_id, city="Poznań")  # later than the shop's edit
+    d.pipeline.drain()
+    assert d.crm.system.get("customer", contact_id)["city"] == "Poznań"
+    assert d.shop.system.get("customer", shop_id)["address"]["city"] == "Poznań"
+
+
+def test_union_rule_keeps_both_sides_tags(store):
+    d = deployment(store)
+    shop_id = d.shop.system.put("customer", {"firstName": "Ola", "email": "ola@example.pl", "tags": ["web"]})
+    d.pipeline.drain()
+    contact_id = only(d.crm.system.live("customer"))
+    d.shop.system.edit("customer", shop_id, tags=["web", "newsletter"])
+    d.crm.system.edit("customer", contact_id, tags=["web", "vip"])
+    d.pipeline.drain()
+    assert sorted(d.crm.system.get("customer", contact_id)["tags"]) == ["newsletter", "vip", "web"]
+    assert sorted(d.shop.system.get("customer", shop_id)["tags"]) == ["newsletter", "vip", "web"]
+
+
+def test_an_unsubscribe_wins_over_an_older_opt_in_whatever_the_owner(store):
+    d = deployment(store)
+    shop_id = d.shop.system.put("customer", {"firstName": "Ola", "email": "ola@example.pl", "acceptsMarketing": True})
+    d.pipeline.drain()
+    contact_id = only(d.crm.system.live("customer"))
+    # the CRM re-confirms the opt-in first, the customer unsubscribes in the shop afterwards
+    d.crm.system.edit("customer", contact_id, email_opt_in=True, note="called")
+    d.crm.system.edit("customer", contact_id, email_opt_in=True)
+    d.shop.system.edit("customer", shop_id, acceptsMarketing=False)
+    d.pipeline.drain()
+    assert d.crm.system.get("customer", contact_id)["email_opt_in"] is False
+    assert d.shop.system.get("customer", shop_id)["acceptsMarketing"] is False
+
+
+def test_manual_rule_parks_the_conflict_and_keeps_the_hub_value(store):
+    d = deployment(store)
+    pos_id = d.pos.system.put("customer", {"name": "Ewa", "phone": "601 200 300", "city": "Łódź"})
+    d.pipeline.drain()
+    contact_id = only(d.crm.system.live("customer"))
+    d.crm.system.edit("customer", contact_id, city="Warszawa")
+    d.pipeline.drain()
+    d.pos.system.edit("customer", pos_id, city="Sopot")
+    d.pipeline.drain()
+    # the POS mapping says city conflicts are for a person: the hub keeps Warszawa, the conflict waits
+    with store.begin() as conn:
+        parked = conn.execute(select(conflicts).where(conflicts.c.status == "open")).fetchall()
+    assert d.crm.system.get("customer", contact_id)["city"] == "Warszawa"
+    assert [(p.field, p.rule, p.incoming_value) for p in parked] == [("addresses.default.city", "manual", "Sopot")]
+
+
+def test_a_redelivered_event_is_ingested_once(store):
+    d = deployment(store)
+    record = {"id": "77", "firstName": "Adam", "email": "adam@example.pl", "updated_at": "2026-11-20T08:00:00+00:00"}
+    first = d.pipeline.accept("shop", "customer", "evt-1", record)
+    second = d.pipeline.accept("shop", "customer", "evt-1", record)
+    assert first is not None and second is None
+    assert d.pipeline.process_inbox() == 1
+    assert d.golden_count() == 1
+
+
+def test_an_older_event_after_a_newer_one_is_stale(store):
+    d = deployment(store)
+    newer = {"id": "9", "firstName": "Beata", "email": "b@example.pl", "updated_at": "2026-11-20T10:00:00+00:00"}
+    older = {**newer, "firstName": "Beatka", "updated_at": "2026-11-20T09:00:00+00:00"}
+    cid = d.pipeline.ingest("shop", "customer", newer).canonical_id
+    assert d.pipeline.ingest("shop", "customer", older).outcome == "stale"
+    assert d.golden(cid)["first_name"] == "Beata"
+
+
+def test_two_matching_people_make_a_merge_candidate_not_a_merge(store):
+    d = deployment(store)
+    a = d.pipeline.ingest("shop", "customer", {"id": "1", "email": "x@example.pl"}).canonical_id
+    b = d.pipeline.ingest("pos", "customer", {"id": "2", "phone": "602 000 111"}).canonical_id
+    assert a != b
+    r = d.pipeline.ingest("shop", "customer", {"id": "3", "email": "x@example.pl", "phone": "+48602000111"})
+    assert r.merge_candidate and r.canonical_id not in (a, b)
+    with store.begin() as conn:
+        cand = only(conn.execute(select(merge_candidates)).fetchall())
+    assert sorted(cand.candidates) == sorted([a, b]) and cand.status == "open"
+    assert d.golden_count() == 3
+
+
+def test_the_crm_refusing_a_change_dead_letters_it_and_holds_back_the_spokes(store):
+    d = deployment(store)
+    pos_id = d.pos.system.put("customer", {"name": "Zofia", "phone": "603 111 222", "card": "LOY-1"})
+    d.pipeline.ingest("pos", "customer", d.pos.system.get("customer", pos_id))
+    with store.begin() as conn:
+        cid = conn.execute(select(outbox.c.canonical_id).distinct()).scalar_one()
+    d.crm.fail[cid] = [RecordRejected("Phone: invalid for this country", code="FIELD_CUSTOM_VALIDATION_EXCEPTION")]
+    d.pipeline.drain()
+    with store.begin() as conn:
+        dead = only(conn.execute(select(dead_letters)).fetchall())
+        statuses = sorted(r.status for r in conn.execute(select(outbox)).fetchall())
+    assert dead.stage == "outbox" and dead.system == "crm"
+    assert "Phone: invalid for this country" in dead.error
+    assert dead.payload["phone"] == "+48603111222"  # the payload is kept for a replay
+    assert d.shop.system.live("customer") == {}  # no spoke shows what the master refused
+    assert statuses == ["dead", "dropped"]
+
+
+def test_a_transient_failure_is_retried_after_its_back_off(store):
+    d = deployment(store)
+    d.shop.system.put("customer", {"firstName": "Piotr", "email": "piotr@example.pl"})
+    d.pipeline.poll("shop", "customer")
+    with store.begin() as conn:
+        cid = conn.execute(select(outbox.c.canonical_id).distinct()).scalar_one()
+    d.crm.fail[cid] = [TransientError("503 Service Unavailable", retry_after=30)]
+    d.pipeline.drain()
+    assert d.crm.system.live("customer") == {}  # waiting: Retry-After is 30 s
+    d.clock.advance(31)
+    d.pipeline.drain()
+    assert only(d.crm.system.live("customer").values())["first_name"] == "Piotr"
+
+
+def test_erasure_removes_the_person_and_a_resync_cannot_bring_them_back(store):
+    d = deployment(store)
+    shop_id = d.shop.system.put("customer", {"firstName": "Ela", "email": "ela@example.pl"})
+    d.pipeline.drain()
+    cid = d.pipeline.ingest("shop", "customer", d.shop.system.get("customer", shop_id)).canonical_id
+    assert cid is not None
+    assert d.pipeline.erase("customer", cid) == 2  # shop and CRM
+    d.pipeline.drain()
+    assert d.crm.system.live("customer") == {} and d.shop.system.live("customer") == {}
+    assert d.golden(cid) == {}
+    # the old shop record, or a new one with the same email, is not resurrected
+    again = d.pipeline.ingest("shop", "customer", {"id": shop_id, "email": "ela@example.pl"})
+    other = d.pipeline.ingest("shop", "customer", {"id": "new-1", "email": "ELA@example.pl"})
+    assert again.outcome == other.outcome == "erased"
+    assert d.golden_count() == 1
+
+
+def test_a_delete_in_a_propagating_system_reaches_the_others(store):
+    d = deployment(store)
+    shop_id = d.shop.system.put("customer", {"firstName": "Olga", "email": "olga@example.pl"})
+    d.pipeline.drain()
+    assert len(d.crm.system.live("customer")) == 1
+    d.shop.system.delete("customer", shop_id)
+    d.pipeline.drain()
+    assert d.crm.system.live("customer") == {}
+
+
+def test_stock_owned_by_the_erp_flows_to_the_shop_without_a_crm_write(store):
+    d = deployment(store)
+    d.erp.system.put("stock_level", {"code": "SKU-1", "quantity": "12"})
+    d.pipeline.drain()
+    level = only(d.shop.system.live("stock_level").values())
+    assert (level["sku"], level["available"]) == ("SKU-1", "12")
+    assert d.crm.writes == []
+
+
+def test_a_record_that_fails_its_mapping_is_dead_lettered_with_the_field(store):
+    d = deployment(store)
+    result = d.pipeline.ingest("shop", "customer", {"id": "5", "email": "not-an-email", "firstName": "Kuba"})
+    assert result.outcome == "dead"
+    with store.begin() as conn:
+        dead = only(conn.execute(select(dead_letters)).fetchall())
+    assert dead.stage == "ingest" and dead.error_kind == "RecordMappingError"
+    assert dead.details["errors"][0]["field"] == "emails[0]"
+    assert dead.payload["firstName"] == "Kuba"
