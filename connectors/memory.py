@@ -89,6 +89,7 @@ class MemoryConnector(Connector):
         self.system = system or MemorySystem()
         self.writes: list[tuple[str, str, dict[str, Any]]] = []
         self.fail: dict[str, list[SynchubError]] = {}
+        self.noop_writes = 0  # writes that changed nothing: echoes, if the core let any through
 
     def read_changes(self, entity: str, cursor: str | None, limit: int = 500) -> ChangePage:
         self.calls += 1
@@ -141,6 +142,8 @@ class MemoryConnector(Connector):
                                   next(self.system.seq))
             else:
                 nid = existing.native_id
+                if all(existing.data.get(k) == v for k, v in payload.items()):
+                    self.noop_writes += 1
                 existing.data = {**existing.data, **payload, EXTERNAL_ID: req.canonical_id, "updated_at": now}
                 existing.seq = next(self.system.seq)
             self.writes.append(("upsert", req.canonical_id, payload))

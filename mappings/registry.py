@@ -227,7 +227,7 @@ def transform(
             raise ValueError(f"transform {tname!r} needs at least one example")
         sig = inspect.signature(func)
         params = list(sig.parameters.values())[2 if context else 1 :]
-        hints = get_type_hints(func)
+        hints = get_type_hints(func, include_extras=True)  # keep Annotated[...] validators
         adapters: dict[str, TypeAdapter[Any]] = {}
         for p in params:
             hint = hints.get(p.name)

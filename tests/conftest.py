@@ -135,3 +135,15 @@ def wait_for(predicate, timeout: float = 10.0, interval: float = 0.05) -> bool: 
             return True
         time.sleep(interval)
     return False
+
+
+def _quiet_logs() -> None:
+    """Tests assert on the store, not on log lines; keep the output readable (warnings and up)."""
+    import logging
+
+    import structlog
+
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+
+
+_quiet_logs()

@@ -240,9 +240,7 @@ def _split(bound: BoundTransform) -> st.SearchStrategy[Any]:
     sep = param(bound, "sep")
     pad = st.sampled_from(["", " ", "  "])
     glue = st.tuples(pad, pad).map(lambda t: t[0] + sep + t[1])
-    return st.lists(st.tuples(_item(sep, stripped=True), glue), max_size=5).map(
-        lambda parts: "".join(item + g for item, g in parts)[: -1 or None] if False else _joined(parts)
-    )
+    return st.lists(st.tuples(_item(sep, stripped=True), glue), max_size=5).map(_joined)
 
 
 def _joined(parts: list[tuple[str, str]]) -> str:

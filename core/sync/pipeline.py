@@ -144,12 +144,14 @@ class Pipeline:
         clock: Callable[[], datetime] = utcnow,
         retry: RetryPolicy | None = None,
         lease_seconds: float = 60.0,
+        read_before_write: bool = True,
     ) -> None:
         self.store = store
         self.systems = systems
         self.clock = clock
         self.retry = retry or RetryPolicy()
         self.lease = timedelta(seconds=lease_seconds)
+        self.read_before_write = read_before_write
 
     # --- ingest ----------------------------------------------------------------------------------
 
@@ -313,14 +315,15 @@ class Pipeline:
 
     def _fan_out(
         self, conn: Connection, entity: str, cid: str, data: dict[str, Any], origin: System | None,
-        revert: dict[str, Any], trace_id: str, now: datetime,
+        revert: dict[str, Any], trace_id: str, now: datetime, only: System | None = None,
     ) -> int:
         """Queue a write to every subscribed system whose mapped values differ from its base."""
         rows = 0
         hub_row: int | None = None
         hub_holds = self.systems.hub_holds(entity)
+        candidates = [only] if only is not None else self.systems.all()
         targets = sorted(
-            (t for t in self.systems.all() if t.receives(entity) and entity in t.mapping.entities),
+            (t for t in candidates if t.receives(entity) and entity in t.mapping.entities),
             key=lambda t: not t.is_hub,  # the hub first: spoke rows may be held for its row
         )
         for target in targets:
@@ -328,6 +331,11 @@ class Pipeline:
             values = {u: v for u, v in values.items() if v is not MISSING}
             base = self._base(conn, entity, cid, target.name)
             if all(u in base and base[u] == v for u, v in values.items()):
+                # in step already: a not-yet-sent write queued before would carry outdated values
+                conn.execute(update(outbox).where(
+                    outbox.c.system == target.name, outbox.c.entity == entity, outbox.c.canonical_id == cid,
+                    outbox.c.op == "upsert", outbox.c.status.in_(("pending", "held")),
+                ).values(status="superseded", updated_at=now))
                 continue
             hold = hub_row if (hub_holds and not target.is_hub and origin is not None and not origin.is_hub) else None
             try:
@@ -404,6 +412,14 @@ class Pipeline:
                 ))
             return picked
 
+    def _due_entities(self, system: str) -> list[str]:
+        now = self.clock()
+        with self.store.begin() as conn:
+            rows = conn.execute(select(outbox.c.entity).where(
+                outbox.c.system == system, outbox.c.status.in_(("pending", "inflight")), outbox.c.next_attempt_at <= now,
+            ).distinct()).fetchall()
+        return [str(r[0]) for r in rows]
+
     def flush(self, system_name: str, limit: int | None = None) -> FlushResult:
         """Write one batch of due outbox rows to ``system`` and record each result."""
         system = self.systems.get(system_name)
@@ -411,6 +427,12 @@ class Pipeline:
         if connector is None:
             return FlushResult()
         size = limit or connector.batch_size
+        if self.read_before_write:
+            # Read the system's own recent changes first, so a write cannot overwrite an edit made
+            # there since the last poll: that edit is merged (and may update the row) before we send.
+            for entity in self._due_entities(system.name):
+                if system.reads(entity):
+                    self.poll(system.name, entity)
         rows = self.claim(system.name, size)
         out = FlushResult()
         if not rows:
@@ -450,11 +472,16 @@ class Pipeline:
             if known is None:
                 conn.execute(insert(xref).values(entity=row.entity, canonical_id=row.canonical_id,
                                                  system=system.name, native_id=native_id, created_at=now))
+        conn.execute(update(outbox).where(outbox.c.id == row.id).values(status="done", updated_at=now, error=None))
         if row.op == "upsert":
             base = self._base(conn, row.entity, row.canonical_id, system.name)
             self._save_base(conn, row.entity, row.canonical_id, system.name, {**base, **row.data}, None, now,
                             keep_ts=True)
-        conn.execute(update(outbox).where(outbox.c.id == row.id).values(status="done", updated_at=now, error=None))
+            # the golden record may have moved on while this write was in flight: catch up
+            current = conn.execute(select(golden.c.data).where(golden.c.id == row.canonical_id)).first()
+            if current is not None:
+                self._fan_out(conn, row.entity, row.canonical_id, dict(current.data), None, {}, row.trace_id, now,
+                              only=system)
         if system.is_hub:
             conn.execute(update(outbox).where(outbox.c.hold_for == row.id, outbox.c.status == "held")
                          .values(status="pending", hold_for=None, next_attempt_at=now, updated_at=now))

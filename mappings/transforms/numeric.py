@@ -197,7 +197,7 @@ def bool_(value: Any, true_values: Words | None = None, false_values: Words | No
     that wants words, use ``out_transform: map: {true: "Y", false: "N"}``.
     """
     if value is True or value is False:
-        return value  # type: ignore[no-any-return]
+        return value
     t = type(value)
     if t is str:
         word = value.strip().lower()
