@@ -138,8 +138,9 @@ class MemoryConnector(Connector):
             now = datetime.now(UTC).isoformat()
             if existing is None:
                 nid = str(next(self.system.ids))
-                table[nid] = _Row(nid, {**payload, "id": nid, EXTERNAL_ID: req.canonical_id, "updated_at": now},
-                                  next(self.system.seq))
+                table[nid] = _Row(
+                    nid, {**payload, "id": nid, EXTERNAL_ID: req.canonical_id, "updated_at": now}, next(self.system.seq)
+                )
             else:
                 nid = existing.native_id
                 if all(existing.data.get(k) == v for k, v in payload.items()):
@@ -147,7 +148,7 @@ class MemoryConnector(Connector):
                 existing.data = {**existing.data, **payload, EXTERNAL_ID: req.canonical_id, "updated_at": now}
                 existing.seq = next(self.system.seq)
             self.writes.append(("upsert", req.canonical_id, payload))
-            return WriteResult(native_id=nid)
+            return WriteResult(native_id=nid, updated_at=datetime.fromisoformat(now))
 
     def fetch(self, entity: str, native_ids: list[str]) -> list[NativeRecord]:
         self.calls += 1

@@ -17,7 +17,7 @@ from mappings.errors import FieldError, LoadIssue
 from mappings.loader import check_file, shipped_mappings
 from mappings.paths import MISSING, format_path, get_path
 from mappings.spec import MappingSpec, MappingTestSpec
-from mappings.testfile import run_test_file, testfile_for, to_jsonable
+from mappings.testfile import companion_test_file, run_test_file, to_jsonable
 
 app = typer.Typer(help="synchub: keep a CRM and every system around it in step.", no_args_is_help=True)
 mappings_app = typer.Typer(help="Check, test and preview mapping files.", no_args_is_help=True)
@@ -42,7 +42,7 @@ def _split_files(files: list[Path] | None) -> tuple[list[Path], list[Path]]:
     """Mapping files and test files among ``files``; none given → all shipped, with their tests."""
     if not files:
         maps = shipped_mappings()
-        return maps, [t for t in (testfile_for(m) for m in maps) if t.exists()]
+        return maps, [t for t in (companion_test_file(m) for m in maps) if t.exists()]
     maps = [f for f in files if not f.name.endswith(".test.yaml")]
     tests = [f for f in files if f.name.endswith(".test.yaml")]
     return maps, tests
@@ -81,7 +81,7 @@ def mappings_test(
 ) -> None:
     """Run mapping test files: each case's input must map to its expected output."""
     maps, tests = _split_files(files)
-    tests = list(dict.fromkeys([*tests, *(testfile_for(m) for m in maps if files)]))
+    tests = list(dict.fromkeys([*tests, *(companion_test_file(m) for m in maps if files)]))
     passed = failed = 0
     for path in tests:
         result = run_test_file(path)

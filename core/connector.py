@@ -69,6 +69,9 @@ class WriteResult:
 
     native_id: str | None = None
     error: SynchubError | None = None
+    updated_at: datetime | None = None
+    """The record's modification time after the write, by the system's clock, when it says: lets the
+    core recognise a late webhook carrying the record as it was before this write."""
 
     @property
     def ok(self) -> bool:
@@ -121,7 +124,7 @@ class Connector(ABC):
         """Read the given records now (reconciliation, replays). Optional."""
         raise NotImplementedError
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - optional hook, deliberately a no-op by default
         """Release connections. The default has none."""
 
 

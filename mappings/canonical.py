@@ -73,10 +73,24 @@ def field_names(entity: str) -> list[str]:
     return sorted(ENTITIES[entity].model_fields)
 
 
+def compact(value: Any) -> Any:
+    """Drop null placeholders from lists: ``phones: [null, "+48…"]`` → ``["+48…"]``.
+
+    Positional paths (``phones[0]`` ← Phone, ``phones[1]`` ← MobilePhone) keep their positions
+    inside the sync core, where a null means "nothing at this position"; the canonical view of a
+    record, the one validated and shown, has no such holes.
+    """
+    if isinstance(value, dict):
+        return {k: compact(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [compact(v) for v in value if v is not None]
+    return value
+
+
 def validation_problems(entity: str, record: dict[str, Any]) -> list[tuple[str, str]]:
     """Validate a (partial) canonical record with the model: ``[(path, message)]``, empty if fine."""
     try:
-        ENTITIES[entity].model_validate(record)
+        ENTITIES[entity].model_validate(compact(record))
     except ValidationError as exc:
         out = []
         for err in exc.errors():

@@ -293,18 +293,14 @@ def _emit_leaf(
     else:
         w.emit(d, "if v is not _M:")
         body = d + 1
-    guarded = False
     for k, step in enumerate(steps):
         name = f"S{f.index}_{direction}_{k}"
         names[name] = step.fn
         call = f"{name}(v, ctx)" if step.context else f"{name}(v)"
         if step.accepts_none:
-            guarded = False
             w.emit(body, f"v = {call}")
-        else:
-            if not guarded:
-                w.emit(body, "if v is not None:")
-                guarded = True
+        else:  # every step may return None (empty_to_none, a map to null): guard each one
+            w.emit(body, "if v is not None:")
             w.emit(body + 1, f"v = {call}")
     if f.required:
         w.emit(body, "if v is None:")

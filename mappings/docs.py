@@ -103,8 +103,10 @@ def _reversible(definition: TransformDef) -> str:
         return "no — give a `both` field an `out_transform`"
     if inverse is IDENTITY:
         return "normaliser (output is a valid native value)"
-    kind = "yes (exact inverse, when its params allow one)" if hasattr(inverse, "check_invertible") else (
-        "yes (exact inverse)"
+    kind = (
+        "yes (exact inverse, when its params allow one)"
+        if hasattr(inverse, "check_invertible")
+        else ("yes (exact inverse)")
     )
     doc = " ".join((inverse.__doc__ or "").split())
     return f"{kind} — way out: {doc}" if doc else kind

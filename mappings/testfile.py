@@ -24,7 +24,7 @@ from mappings.spec import CaseSpec, MappingTestSpec
 from mappings.yamlsource import YamlSyntaxError, load_yaml
 
 
-def testfile_for(mapping_path: str | FsPath) -> FsPath:
+def companion_test_file(mapping_path: str | FsPath) -> FsPath:
     """``shopify.yaml`` → ``shopify.test.yaml`` beside it."""
     p = FsPath(mapping_path)
     return p.with_name(p.name.removesuffix(".yaml") + ".test.yaml")

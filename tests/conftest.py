@@ -72,8 +72,7 @@ class PostgresServer:
     def _exec(self, sql: str) -> None:
         import psycopg
 
-        with psycopg.connect(f"host=127.0.0.1 port={self.port} user=postgres dbname=postgres",
-                             autocommit=True) as conn:
+        with psycopg.connect(f"host=127.0.0.1 port={self.port} user=postgres dbname=postgres", autocommit=True) as conn:
             conn.execute(sql)  # type: ignore[arg-type]
 
     def url(self, db: str) -> str:

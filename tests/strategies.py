@@ -182,9 +182,7 @@ def _datetime(bound: BoundTransform) -> st.SearchStrategy[Any]:
 
 def _decimals(places: int | None) -> st.SearchStrategy[Decimal]:
     digits = st.integers(0, 4) if places is None else st.just(places)
-    return digits.flatmap(
-        lambda p: st.decimals(-(10**9), 10**9, places=p, allow_nan=False, allow_infinity=False)
-    )
+    return digits.flatmap(lambda p: st.decimals(-(10**9), 10**9, places=p, allow_nan=False, allow_infinity=False))
 
 
 def _numeric(number: st.SearchStrategy[Decimal]) -> st.SearchStrategy[Any]:

@@ -32,7 +32,8 @@ def test_check_passes_on_every_shipped_mapping():
 def test_a_misspelt_transform_fails_with_position_and_suggestion(tmp_path: Path):
     # Given a copy of a shipped mapping where one `lower` became `lowr`
     original = next(
-        p for p in sorted(SHIPPED_DIR.glob("*.yaml"))
+        p
+        for p in sorted(SHIPPED_DIR.glob("*.yaml"))
         if any("transform:" in ln and "lower" in ln.split("#")[0] for ln in p.read_text(encoding="utf-8").splitlines())
     )
     lines = original.read_text(encoding="utf-8").splitlines()
@@ -66,7 +67,7 @@ def test_test_command_fails_on_a_wrong_expectation(tmp_path: Path):
     # flip one expected value: the runner must notice
     assert "first_name:" in text
     head, tail = text.split("first_name:", 1)
-    value, rest = tail.split("\n", 1)
+    _value, rest = tail.split("\n", 1)
     test_file.write_text(head + "first_name: Zzyzx-not-this\n" + rest, encoding="utf-8")
     result = run("mappings", "test", str(test_file))
     assert result.returncode == 1
@@ -77,15 +78,32 @@ def test_test_command_fails_on_a_wrong_expectation(tmp_path: Path):
 def test_preview_maps_a_sample_both_ways(tmp_path: Path, direction: str):
     sample = SHIPPED_DIR / "samples" / "shopify-customer.json"
     if direction == "out":
-        result = run("mappings", "preview", str(SHIPPED_DIR / "shopify.yaml"), "--entity", "customer",
-                     "--input", str(sample), "--json")
+        result = run(
+            "mappings",
+            "preview",
+            str(SHIPPED_DIR / "shopify.yaml"),
+            "--entity",
+            "customer",
+            "--input",
+            str(sample),
+            "--json",
+        )
         assert result.returncode == 0, result.stderr
         canonical = json.loads(result.stdout)
         assert canonical["emails"] and "@" in canonical["emails"][0]
         sample = tmp_path / "canonical.json"
         sample.write_text(json.dumps(canonical), encoding="utf-8")
-    result = run("mappings", "preview", str(SHIPPED_DIR / "shopify.yaml"), "--entity", "customer",
-                 "--input", str(sample), "--direction", direction)
+    result = run(
+        "mappings",
+        "preview",
+        str(SHIPPED_DIR / "shopify.yaml"),
+        "--entity",
+        "customer",
+        "--input",
+        str(sample),
+        "--direction",
+        direction,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "customer #1" in result.stdout
 

@@ -23,9 +23,9 @@ from mappings.compiler import CompiledEntity, CompiledField
 from mappings.loader import load_mapping, shipped_mappings
 from mappings.paths import MISSING, get_path, set_path
 from mappings.spec import MappingTestSpec
-from mappings.testfile import run_test_file, testfile_for
+from mappings.testfile import companion_test_file, run_test_file
 from mappings.yamlsource import load_yaml
-from tests.strategies import VALID_INPUTS
+from tests.strategies import VALID_INPUTS, FakeResolver, pipeline_strategy
 
 SHIPPED = shipped_mappings()
 EXPECTED_SYSTEMS = {"salesforce", "shopify", "tryton", "inpost"}
@@ -35,12 +35,12 @@ def test_the_first_wave_is_shipped_with_test_files():
     systems = {load_mapping(p).system for p in SHIPPED}
     assert systems >= EXPECTED_SYSTEMS
     for path in SHIPPED:
-        assert testfile_for(path).exists(), f"{path.name} has no test file beside it"
+        assert companion_test_file(path).exists(), f"{path.name} has no test file beside it"
 
 
 @pytest.mark.parametrize("path", SHIPPED, ids=[p.stem for p in SHIPPED])
 def test_shipped_test_file_passes(path: Path):
-    result = run_test_file(testfile_for(path))
+    result = run_test_file(companion_test_file(path))
     assert not result.issues, "\n".join(str(i) for i in result.issues)
     failures = [f"{c.name}:\n  " + "\n  ".join(c.problems) for c in result.cases if not c.ok]
     assert not failures, "\n".join(failures)
@@ -51,7 +51,7 @@ def test_shipped_test_file_passes(path: Path):
 
 def _samples(path: Path) -> dict[str, dict[str, Any]]:
     """The first clean `in` case per entity: a realistic record to plant generated values into."""
-    test_path = testfile_for(path)
+    test_path = companion_test_file(path)
     spec = MappingTestSpec.model_validate(load_yaml(test_path.read_text(encoding="utf-8"), str(test_path)).data)
     out: dict[str, dict[str, Any]] = {}
     for case in spec.cases:
@@ -98,10 +98,10 @@ def _by_type(entity: str, f: CompiledField) -> st.SearchStrategy[Any]:
 def _strategy(entity: CompiledEntity, f: CompiledField) -> st.SearchStrategy[Any]:
     if not f.in_steps:
         return _by_type(entity.entity, f)
-    first = f.in_steps[0].transform
-    assert first is not None
-    assert first.name in VALID_INPUTS, f"tests/strategies.py has no valid-input strategy for {first.name!r}"
-    return VALID_INPUTS[first.name](first)
+    steps = [s.transform for s in f.in_steps if s.transform is not None]
+    missing = [s.name for s in steps if s.name not in VALID_INPUTS]
+    assert not missing, f"tests/strategies.py has no valid-input strategy for {missing}"
+    return pipeline_strategy(steps)
 
 
 @pytest.mark.parametrize(("entity", "field", "sample"), [r[1:] for r in BOTH], ids=[r[0] for r in BOTH])
@@ -113,16 +113,17 @@ def test_both_fields_round_trip(entity: CompiledEntity, field: CompiledField, sa
     record = copy.deepcopy(sample)
     set_path(record, field.native_path, value)
 
-    c1, errors = entity.map(record, "in")
+    resolver = FakeResolver()
+    c1, errors = entity.map(record, "in", resolver)
     mine = [e for e in errors if e.field.split("[")[0] == (field.canonical or "").split("[")[0]]
     assert not mine, f"a valid input was rejected: {mine}"
-    n2, errors = entity.map(c1, "out")
+    n2, errors = entity.map(c1, "out", resolver)
     assert not errors, errors
-    c2, errors = entity.map(n2, "in")
+    c2, errors = entity.map(n2, "in", resolver)
     assert not [e for e in errors if e.field == field.canonical], errors
     v1 = get_path(c1, field.canonical_path)
     v2 = get_path(c2, field.canonical_path)
     assert v1 is not MISSING
     assert v2 == v1, f"in(out(in(x))) changed {field.canonical}: {v1!r} -> {v2!r}"
-    n3, _ = entity.map(c2, "out")
+    n3, _ = entity.map(c2, "out", resolver)
     assert get_path(n3, field.native_path) == get_path(n2, field.native_path)

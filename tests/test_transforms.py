@@ -30,13 +30,9 @@ from mappings.registry import (
 from tests.strategies import VALID_INPUTS, FakeResolver, pipeline_strategy
 
 TRANSFORMS = all_transforms()
-EXAMPLES = [
-    pytest.param(t, ex, id=f"{name}-{i}") for name, t in TRANSFORMS.items() for i, ex in enumerate(t.examples)
-]
-REVERSIBLE = [
-    p for p in EXAMPLES if p.values[0].inverse not in (None, IDENTITY) and not p.values[1].fails
-]  # type: ignore[union-attr]
-NORMALISING = [p for p in EXAMPLES if p.values[0].inverse is IDENTITY and not p.values[1].fails]  # type: ignore[union-attr]
+EXAMPLES = [pytest.param(t, ex, id=f"{name}-{i}") for name, t in TRANSFORMS.items() for i, ex in enumerate(t.examples)]
+REVERSIBLE = [p for p in EXAMPLES if p.values[0].inverse not in (None, IDENTITY) and not p.values[1].fails]
+NORMALISING = [p for p in EXAMPLES if p.values[0].inverse is IDENTITY and not p.values[1].fails]
 ROOT = Path(__file__).resolve().parent.parent
 
 

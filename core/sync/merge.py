@@ -78,7 +78,7 @@ def _union(golden: Any, incoming: Any, base: Any) -> list[Any]:
 def decide(unit: str, rule: str, golden: Side, incoming: Side, base: Any, owner_kind_of_incoming: str) -> Decision:
     """Merge one unit that system S changed since its base. ``base`` may be MISSING (S never synced it)."""
     g, v = golden.value, incoming.value
-    changed_on_hub = base is MISSING and not is_empty(g) or base is not MISSING and g != base
+    changed_on_hub = (base is MISSING and not is_empty(g)) or (base is not MISSING and g != base)
     if not changed_on_hub or g == v:
         return Decision(v, True, False, "change")
     consent = _consent(unit, golden, incoming)

@@ -187,8 +187,17 @@ class Pipeline:
         native_id = mapped.native_id(record)
         now = self.clock()
         if native_id is None:
-            self._dead_letter(conn, "ingest", system.name, entity, None, None, record,
-                              PermanentError(f"record has no id at {mapped.id_path!r}"), trace_id)
+            self._dead_letter(
+                conn,
+                "ingest",
+                system.name,
+                entity,
+                None,
+                None,
+                record,
+                PermanentError(f"record has no id at {mapped.id_path!r}"),
+                trace_id,
+            )
             return IngestResult("dead")
         if self._tombstoned(conn, entity, [("xref", f"{system.name}:{native_id}")]):
             return IngestResult("erased")
@@ -198,8 +207,18 @@ class Pipeline:
         try:
             partial = mapped.to_canonical(record, _XrefResolver(conn, system.name))
         except RecordMappingError as exc:
-            self._dead_letter(conn, "ingest", system.name, entity, cid, native_id, record, exc, trace_id,
-                              details={"errors": [e.as_dict() for e in exc.errors]})
+            self._dead_letter(
+                conn,
+                "ingest",
+                system.name,
+                entity,
+                cid,
+                native_id,
+                record,
+                exc,
+                trace_id,
+                details={"errors": [e.as_dict() for e in exc.errors]},
+            )
             return IngestResult("dead", cid)
         source_ts = mapped.source_timestamp(record) or now
         keys = self._identity_keys(system, entity, partial)
@@ -217,19 +236,30 @@ class Pipeline:
                 created = True
                 if len(candidates) > 1:
                     merge_candidate = True
-                    conn.execute(insert(merge_candidates).values(
-                        entity=entity, canonical_id=cid, candidates=candidates,
-                        keys=[{"kind": k, "value": v} for k, v in keys], system=system.name,
-                        status="open", created_at=now,
-                    ))
-            conn.execute(insert(xref).values(entity=entity, canonical_id=cid, system=system.name,
-                                             native_id=native_id, created_at=now))
+                    conn.execute(
+                        insert(merge_candidates).values(
+                            entity=entity,
+                            canonical_id=cid,
+                            candidates=candidates,
+                            keys=[{"kind": k, "value": v} for k, v in keys],
+                            system=system.name,
+                            status="open",
+                            created_at=now,
+                        )
+                    )
+            conn.execute(
+                insert(xref).values(
+                    entity=entity, canonical_id=cid, system=system.name, native_id=native_id, created_at=now
+                )
+            )
 
         if created:
             data: dict[str, Any] = {}
             version = 0
         else:
-            row = conn.execute(select(golden.c.data, golden.c.version, golden.c.state).where(golden.c.id == cid)).first()
+            row = conn.execute(
+                select(golden.c.data, golden.c.version, golden.c.state).where(golden.c.id == cid)
+            ).first()
             if row is None:
                 data, version, created = {}, 0, True
             else:
@@ -267,7 +297,8 @@ class Pipeline:
             rule = owners.get(unit, "hub")
             golden_at = self._last_change_at(conn, entity, cid, unit) if current is not MISSING else None
             decision = decide(
-                unit, rule,
+                unit,
+                rule,
                 Side(current, "golden", golden_at),
                 Side(value, system.name, source_ts, system.is_hub),
                 base.get(unit, MISSING),
@@ -275,29 +306,55 @@ class Pipeline:
             )
             if decision.conflict:
                 result.conflicts += 1
-                conn.execute(insert(conflicts).values(
-                    entity=entity, canonical_id=cid, field=unit, system=system.name,
-                    base_value=_jsonable(base.get(unit)), hub_value=_jsonable(current), incoming_value=value,
-                    rule=decision.rule, outcome="incoming" if decision.take_incoming else "golden",
-                    status="open" if decision.parked else "resolved", trace_id=trace_id, created_at=now,
-                    resolved_at=None if decision.parked else now,
-                ))
-            if decision.value != current or current is MISSING:
+                conn.execute(
+                    insert(conflicts).values(
+                        entity=entity,
+                        canonical_id=cid,
+                        field=unit,
+                        system=system.name,
+                        base_value=_jsonable(base.get(unit)),
+                        hub_value=_jsonable(current),
+                        incoming_value=value,
+                        rule=decision.rule,
+                        outcome="incoming" if decision.take_incoming else "golden",
+                        status="open" if decision.parked else "resolved",
+                        trace_id=trace_id,
+                        created_at=now,
+                        resolved_at=None if decision.parked else now,
+                    )
+                )
+            golden_changes = decision.value != current or current is MISSING
+            if golden_changes:
                 set_path(new_data, path, decision.value)
                 revert[unit] = _jsonable(current)
                 result.changed.append(unit)
-                conn.execute(insert(field_history).values(
-                    entity=entity, canonical_id=cid, field=unit, value=decision.value, source_system=system.name,
-                    source_ts=source_ts, rule=decision.rule, trace_id=trace_id, at=now,
-                ))
+            if golden_changes or decision.take_incoming:
+                # also when S only confirms the golden value: the value's time is now S's (rule `newest`)
+                conn.execute(
+                    insert(field_history).values(
+                        entity=entity,
+                        canonical_id=cid,
+                        field=unit,
+                        value=decision.value,
+                        source_system=system.name,
+                        source_ts=source_ts,
+                        rule=decision.rule,
+                        trace_id=trace_id,
+                        at=now,
+                    )
+                )
 
         self._save_base(conn, entity, cid, system.name, {**base, **incoming}, source_ts, now)
         if created:
-            conn.execute(insert(golden).values(id=cid, entity=entity, data=new_data, version=1, state="active",
-                                               created_at=now, updated_at=now))
+            conn.execute(
+                insert(golden).values(
+                    id=cid, entity=entity, data=new_data, version=1, state="active", created_at=now, updated_at=now
+                )
+            )
         elif result.changed:
             done = conn.execute(
-                update(golden).where(golden.c.id == cid, golden.c.version == version)
+                update(golden)
+                .where(golden.c.id == cid, golden.c.version == version)
                 .values(data=new_data, version=version + 1, updated_at=now)
             )
             if done.rowcount != 1:
@@ -305,17 +362,36 @@ class Pipeline:
         self._index_keys(conn, entity, cid, keys)
         if result.changed or created:
             result.outbox_rows = self._fan_out(conn, entity, cid, new_data, system, revert, trace_id, now)
+        else:
+            # the golden record stands, but this system's base moved: a write queued for it may be moot
+            self._fan_out(conn, entity, cid, new_data, system, {}, trace_id, now, only=system)
         if not result.changed and not created:
             result.outcome = "unchanged"
-        log.info("ingest", system=system.name, entity=entity, canonical_id=cid, outcome=result.outcome,
-                 changed=len(result.changed), conflicts=result.conflicts, trace_id=trace_id)
+        log.info(
+            "ingest",
+            system=system.name,
+            entity=entity,
+            canonical_id=cid,
+            outcome=result.outcome,
+            changed=len(result.changed),
+            conflicts=result.conflicts,
+            trace_id=trace_id,
+        )
         return result
 
     # --- fan-out ---------------------------------------------------------------------------------
 
     def _fan_out(
-        self, conn: Connection, entity: str, cid: str, data: dict[str, Any], origin: System | None,
-        revert: dict[str, Any], trace_id: str, now: datetime, only: System | None = None,
+        self,
+        conn: Connection,
+        entity: str,
+        cid: str,
+        data: dict[str, Any],
+        origin: System | None,
+        revert: dict[str, Any],
+        trace_id: str,
+        now: datetime,
+        only: System | None = None,
     ) -> int:
         """Queue a write to every subscribed system whose mapped values differ from its base."""
         rows = 0
@@ -332,50 +408,119 @@ class Pipeline:
             base = self._base(conn, entity, cid, target.name)
             if all(u in base and base[u] == v for u, v in values.items()):
                 # in step already: a not-yet-sent write queued before would carry outdated values
-                conn.execute(update(outbox).where(
-                    outbox.c.system == target.name, outbox.c.entity == entity, outbox.c.canonical_id == cid,
-                    outbox.c.op == "upsert", outbox.c.status.in_(("pending", "held")),
-                ).values(status="superseded", updated_at=now))
+                conn.execute(
+                    update(outbox)
+                    .where(
+                        outbox.c.system == target.name,
+                        outbox.c.entity == entity,
+                        outbox.c.canonical_id == cid,
+                        outbox.c.op == "upsert",
+                        outbox.c.status.in_(("pending", "held")),
+                    )
+                    .values(status="superseded", updated_at=now)
+                )
                 continue
             hold = hub_row if (hub_holds and not target.is_hub and origin is not None and not origin.is_hub) else None
             try:
                 payload = target.entity(entity).to_native(data, _XrefResolver(conn, target.name))
             except RecordMappingError as exc:
-                self._dead_letter(conn, "fanout", target.name, entity, cid, None, data, exc, trace_id,
-                                  details={"errors": [e.as_dict() for e in exc.errors]})
+                self._dead_letter(
+                    conn,
+                    "fanout",
+                    target.name,
+                    entity,
+                    cid,
+                    None,
+                    data,
+                    exc,
+                    trace_id,
+                    details={"errors": [e.as_dict() for e in exc.errors]},
+                )
                 continue
-            row_id = self._queue(conn, target, entity, cid, "upsert", payload, values, hold,
-                                 revert if target.is_hub else None, trace_id, now)
+            row_id = self._queue(
+                conn,
+                target,
+                entity,
+                cid,
+                "upsert",
+                payload,
+                values,
+                hold,
+                revert if target.is_hub else None,
+                trace_id,
+                now,
+            )
             rows += 1
             if target.is_hub:
                 hub_row = row_id
         return rows
 
     def _queue(
-        self, conn: Connection, target: System, entity: str, cid: str, op: str, payload: dict[str, Any],
-        values: dict[str, Any], hold: int | None, revert: dict[str, Any] | None, trace_id: str, now: datetime,
+        self,
+        conn: Connection,
+        target: System,
+        entity: str,
+        cid: str,
+        op: str,
+        payload: dict[str, Any],
+        values: dict[str, Any],
+        hold: int | None,
+        revert: dict[str, Any] | None,
+        trace_id: str,
+        now: datetime,
     ) -> int:
         """One outbox row per record and target: a newer change replaces a not-yet-sent one in place."""
         status = "held" if hold is not None else "pending"
         existing = conn.execute(
-            select(outbox.c.id, outbox.c.revert).where(
-                outbox.c.system == target.name, outbox.c.entity == entity, outbox.c.canonical_id == cid,
-                outbox.c.status.in_(("pending", "held")), outbox.c.op == op,
-            ).order_by(outbox.c.id.desc()).limit(1)
+            select(outbox.c.id, outbox.c.revert)
+            .where(
+                outbox.c.system == target.name,
+                outbox.c.entity == entity,
+                outbox.c.canonical_id == cid,
+                outbox.c.status.in_(("pending", "held")),
+                outbox.c.op == op,
+            )
+            .order_by(outbox.c.id.desc())
+            .limit(1)
         ).first()
         fp = jsoncodec.fingerprint(values)
         if existing is not None:
             merged_revert = {**(revert or {}), **(existing.revert or {})} if (revert or existing.revert) else None
-            conn.execute(update(outbox).where(outbox.c.id == existing.id).values(
-                payload=payload, data=values, fingerprint=fp, status=status, hold_for=hold, revert=merged_revert,
-                trace_id=trace_id, updated_at=now, next_attempt_at=now,
-            ))
+            conn.execute(
+                update(outbox)
+                .where(outbox.c.id == existing.id)
+                .values(
+                    payload=payload,
+                    data=values,
+                    fingerprint=fp,
+                    status=status,
+                    hold_for=hold,
+                    revert=merged_revert,
+                    trace_id=trace_id,
+                    updated_at=now,
+                    next_attempt_at=now,
+                )
+            )
             return int(existing.id)
-        res = conn.execute(insert(outbox).values(
-            system=target.name, entity=entity, canonical_id=cid, op=op, payload=payload, data=values,
-            fingerprint=fp, status=status, hold_for=hold, revert=revert, attempts=0, next_attempt_at=now,
-            trace_id=trace_id, created_at=now, updated_at=now,
-        ))
+        res = conn.execute(
+            insert(outbox).values(
+                system=target.name,
+                entity=entity,
+                canonical_id=cid,
+                op=op,
+                payload=payload,
+                data=values,
+                fingerprint=fp,
+                status=status,
+                hold_for=hold,
+                revert=revert,
+                attempts=0,
+                next_attempt_at=now,
+                trace_id=trace_id,
+                created_at=now,
+                updated_at=now,
+            )
+        )
         return int(res.inserted_primary_key[0])  # type: ignore[index]
 
     # --- flush -----------------------------------------------------------------------------------
@@ -390,14 +535,17 @@ class Pipeline:
                 .scalar_subquery()
             )
             rows = conn.execute(
-                select(outbox).where(
+                select(outbox)
+                .where(
                     outbox.c.system == system,
                     or_(
                         and_(outbox.c.status == "pending", outbox.c.next_attempt_at <= now),
                         and_(outbox.c.status == "inflight", outbox.c.next_attempt_at <= now),  # lease expired
                     ),
                     outbox.c.canonical_id.not_in(inflight),
-                ).order_by(outbox.c.id).limit(limit)
+                )
+                .order_by(outbox.c.id)
+                .limit(limit)
             ).fetchall()
             picked: list[Any] = []
             seen: set[str] = set()
@@ -407,17 +555,29 @@ class Pipeline:
                 seen.add(row.canonical_id)
                 picked.append(row)
             if picked:
-                conn.execute(update(outbox).where(outbox.c.id.in_([r.id for r in picked])).values(
-                    status="inflight", next_attempt_at=now + self.lease, updated_at=now,
-                ))
+                conn.execute(
+                    update(outbox)
+                    .where(outbox.c.id.in_([r.id for r in picked]))
+                    .values(
+                        status="inflight",
+                        next_attempt_at=now + self.lease,
+                        updated_at=now,
+                    )
+                )
             return picked
 
     def _due_entities(self, system: str) -> list[str]:
         now = self.clock()
         with self.store.begin() as conn:
-            rows = conn.execute(select(outbox.c.entity).where(
-                outbox.c.system == system, outbox.c.status.in_(("pending", "inflight")), outbox.c.next_attempt_at <= now,
-            ).distinct()).fetchall()
+            rows = conn.execute(
+                select(outbox.c.entity)
+                .where(
+                    outbox.c.system == system,
+                    outbox.c.status.in_(("pending", "inflight")),
+                    outbox.c.next_attempt_at <= now,
+                )
+                .distinct()
+            ).fetchall()
         return [str(r[0]) for r in rows]
 
     def flush(self, system_name: str, limit: int | None = None) -> FlushResult:
@@ -457,7 +617,7 @@ class Pipeline:
             with self.store.begin() as conn:
                 for row, res in zip(group, results, strict=True):
                     if res.ok:
-                        self._record_success(conn, system, row, res.native_id)
+                        self._record_success(conn, system, row, res.native_id, res.updated_at)
                         out.written += 1
                     else:
                         assert res.error is not None
@@ -465,26 +625,39 @@ class Pipeline:
                         out.failed += 1
         return out
 
-    def _record_success(self, conn: Connection, system: System, row: Any, native_id: str | None) -> None:
+    def _record_success(
+        self, conn: Connection, system: System, row: Any, native_id: str | None, written_at: datetime | None
+    ) -> None:
         now = self.clock()
         if native_id and row.op == "upsert":
             known = self._native_id(conn, row.entity, system.name, row.canonical_id)
             if known is None:
-                conn.execute(insert(xref).values(entity=row.entity, canonical_id=row.canonical_id,
-                                                 system=system.name, native_id=native_id, created_at=now))
+                conn.execute(
+                    insert(xref).values(
+                        entity=row.entity,
+                        canonical_id=row.canonical_id,
+                        system=system.name,
+                        native_id=native_id,
+                        created_at=now,
+                    )
+                )
         conn.execute(update(outbox).where(outbox.c.id == row.id).values(status="done", updated_at=now, error=None))
         if row.op == "upsert":
-            base = self._base(conn, row.entity, row.canonical_id, system.name)
-            self._save_base(conn, row.entity, row.canonical_id, system.name, {**base, **row.data}, None, now,
-                            keep_ts=True)
+            base, seen = self._base_and_ts(conn, row.entity, row.canonical_id, system.name)
+            newest = max((t for t in (seen, written_at) if t is not None), default=None)
+            self._save_base(conn, row.entity, row.canonical_id, system.name, {**base, **row.data}, newest, now)
             # the golden record may have moved on while this write was in flight: catch up
             current = conn.execute(select(golden.c.data).where(golden.c.id == row.canonical_id)).first()
             if current is not None:
-                self._fan_out(conn, row.entity, row.canonical_id, dict(current.data), None, {}, row.trace_id, now,
-                              only=system)
+                self._fan_out(
+                    conn, row.entity, row.canonical_id, dict(current.data), None, {}, row.trace_id, now, only=system
+                )
         if system.is_hub:
-            conn.execute(update(outbox).where(outbox.c.hold_for == row.id, outbox.c.status == "held")
-                         .values(status="pending", hold_for=None, next_attempt_at=now, updated_at=now))
+            conn.execute(
+                update(outbox)
+                .where(outbox.c.hold_for == row.id, outbox.c.status == "held")
+                .values(status="pending", hold_for=None, next_attempt_at=now, updated_at=now)
+            )
 
     def _record_failure(self, conn: Connection, system: System, row: Any, error: SynchubError) -> int:
         """Retry later (transient) or dead-letter (permanent / out of attempts). Returns 1 if dead."""
@@ -492,25 +665,48 @@ class Pipeline:
         attempts = int(row.attempts) + 1
         if isinstance(error, TransientError) and attempts < self.retry.max_attempts:
             delay = self.retry.delay(attempts, error.retry_after)
-            conn.execute(update(outbox).where(outbox.c.id == row.id).values(
-                status="pending", attempts=attempts, next_attempt_at=now + timedelta(seconds=delay),
-                error=str(error), updated_at=now,
-            ))
+            conn.execute(
+                update(outbox)
+                .where(outbox.c.id == row.id)
+                .values(
+                    status="pending",
+                    attempts=attempts,
+                    next_attempt_at=now + timedelta(seconds=delay),
+                    error=str(error),
+                    updated_at=now,
+                )
+            )
             return 0
-        conn.execute(update(outbox).where(outbox.c.id == row.id).values(
-            status="dead", attempts=attempts, error=str(error), updated_at=now))
-        self._dead_letter(conn, "outbox", system.name, row.entity, row.canonical_id,
-                          self._native_id(conn, row.entity, system.name, row.canonical_id), row.payload, error,
-                          row.trace_id, ref_id=row.id, attempts=attempts,
-                          details={"code": getattr(error, "code", None)})
+        conn.execute(
+            update(outbox)
+            .where(outbox.c.id == row.id)
+            .values(status="dead", attempts=attempts, error=str(error), updated_at=now)
+        )
+        self._dead_letter(
+            conn,
+            "outbox",
+            system.name,
+            row.entity,
+            row.canonical_id,
+            self._native_id(conn, row.entity, system.name, row.canonical_id),
+            row.payload,
+            error,
+            row.trace_id,
+            ref_id=row.id,
+            attempts=attempts,
+            details={"code": getattr(error, "code", None)},
+        )
         if system.is_hub:
             self._master_refused(conn, row, now)
         return 1
 
     def _master_refused(self, conn: Connection, row: Any, now: datetime) -> None:
         """The CRM refused a change: drop the held spoke writes and put the CRM's values back."""
-        conn.execute(update(outbox).where(outbox.c.hold_for == row.id, outbox.c.status == "held")
-                     .values(status="dropped", updated_at=now))
+        conn.execute(
+            update(outbox)
+            .where(outbox.c.hold_for == row.id, outbox.c.status == "held")
+            .values(status="dropped", updated_at=now)
+        )
         if not row.revert:
             return
         current = conn.execute(select(golden.c.data, golden.c.version).where(golden.c.id == row.canonical_id)).first()
@@ -521,13 +717,24 @@ class Pipeline:
             path = parse_path(unit)
             if get_path(data, path) == row.data.get(unit, MISSING):
                 set_path(data, path, previous)
-                conn.execute(insert(field_history).values(
-                    entity=row.entity, canonical_id=row.canonical_id, field=unit, value=previous,
-                    source_system=self.systems.hub.name, source_ts=now, rule="rejected", trace_id=row.trace_id,
-                    at=now,
-                ))
-        conn.execute(update(golden).where(golden.c.id == row.canonical_id)
-                     .values(data=data, version=current.version + 1, updated_at=now))
+                conn.execute(
+                    insert(field_history).values(
+                        entity=row.entity,
+                        canonical_id=row.canonical_id,
+                        field=unit,
+                        value=previous,
+                        source_system=self.systems.hub.name,
+                        source_ts=now,
+                        rule="rejected",
+                        trace_id=row.trace_id,
+                        at=now,
+                    )
+                )
+        conn.execute(
+            update(golden)
+            .where(golden.c.id == row.canonical_id)
+            .values(data=data, version=current.version + 1, updated_at=now)
+        )
         # No write-back to the spoke the change came from: it keeps what its user typed, its sync base
         # says so (no loop of re-rejections), and the dead letter holds the change for a replay.
 
@@ -541,8 +748,9 @@ class Pipeline:
         total = 0
         for _ in range(max_pages):
             with self.store.begin() as conn:
-                cursor = conn.execute(select(cursors.c.value).where(
-                    cursors.c.system == system.name, cursors.c.entity == entity)).scalar()
+                cursor = conn.execute(
+                    select(cursors.c.value).where(cursors.c.system == system.name, cursors.c.entity == entity)
+                ).scalar()
             page = system.connector.read_changes(entity, cursor)
             with self.store.begin() as conn:
                 for rec in page.records:
@@ -553,17 +761,34 @@ class Pipeline:
                 break
         return total
 
-    def accept(self, system: str, entity: str, event_id: str, payload: dict[str, Any], *, op: str = "upsert",
-               trace_id: str | None = None) -> int | None:
+    def accept(
+        self,
+        system: str,
+        entity: str,
+        event_id: str,
+        payload: dict[str, Any],
+        *,
+        op: str = "upsert",
+        trace_id: str | None = None,
+    ) -> int | None:
         """Land an inbound event in the inbox; None if this event id was seen before (a redelivery)."""
         now = self.clock()
         try:
             with self.store.begin() as conn:
-                res = conn.execute(insert(inbox).values(
-                    system=system, entity=entity, event_id=event_id, kind=op, payload=payload, status="pending",
-                    attempts=0, trace_id=trace_id or new_trace_id(), received_at=now,
-                ))
-                return int(res.inserted_primary_key[0])  # type: ignore[index]
+                res = conn.execute(
+                    insert(inbox).values(
+                        system=system,
+                        entity=entity,
+                        event_id=event_id,
+                        kind=op,
+                        payload=payload,
+                        status="pending",
+                        attempts=0,
+                        trace_id=trace_id or new_trace_id(),
+                        received_at=now,
+                    )
+                )
+                return int(res.inserted_primary_key[0])
         except IntegrityError:
             return None
 
@@ -576,14 +801,21 @@ class Pipeline:
             rows = conn.execute(query).fetchall()
         for row in rows:
             with self.store.begin() as conn:
-                claimed = conn.execute(update(inbox).where(inbox.c.id == row.id, inbox.c.status == "pending")
-                                       .values(status="processing", attempts=row.attempts + 1))
+                claimed = conn.execute(
+                    update(inbox)
+                    .where(inbox.c.id == row.id, inbox.c.status == "pending")
+                    .values(status="processing", attempts=row.attempts + 1)
+                )
                 if claimed.rowcount != 1:
                     continue
-                result = self.ingest(row.system, row.entity, row.payload, deleted=row.kind == "delete",
-                                     trace_id=row.trace_id, conn=conn)
-                conn.execute(update(inbox).where(inbox.c.id == row.id).values(
-                    status="dead" if result.outcome == "dead" else "done", processed_at=self.clock()))
+                result = self.ingest(
+                    row.system, row.entity, row.payload, deleted=row.kind == "delete", trace_id=row.trace_id, conn=conn
+                )
+                conn.execute(
+                    update(inbox)
+                    .where(inbox.c.id == row.id)
+                    .values(status="dead" if result.outcome == "dead" else "done", processed_at=self.clock())
+                )
         return len(rows)
 
     def drain(self, max_rounds: int = 100) -> int:
@@ -611,8 +843,9 @@ class Pipeline:
 
     # --- deletes and erasure ---------------------------------------------------------------------
 
-    def _delete(self, conn: Connection, system: System, entity: str, cid: str | None, rule: str,
-                trace_id: str) -> IngestResult:
+    def _delete(
+        self, conn: Connection, system: System, entity: str, cid: str | None, rule: str, trace_id: str
+    ) -> IngestResult:
         if cid is None or rule == "ignore":
             return IngestResult("ignored", cid)
         now = self.clock()
@@ -634,23 +867,33 @@ class Pipeline:
         trace_id = trace_id or new_trace_id()
         now = self.clock()
         with self.store.begin() as conn:
-            keys = conn.execute(select(identity_keys.c.kind, identity_keys.c.value).where(
-                identity_keys.c.entity == entity, identity_keys.c.canonical_id == cid)).fetchall()
-            refs = conn.execute(select(xref.c.system, xref.c.native_id).where(
-                xref.c.entity == entity, xref.c.canonical_id == cid)).fetchall()
-            stones = {_hash(k.kind, k.value) : k.kind for k in keys}
+            keys = conn.execute(
+                select(identity_keys.c.kind, identity_keys.c.value).where(
+                    identity_keys.c.entity == entity, identity_keys.c.canonical_id == cid
+                )
+            ).fetchall()
+            refs = conn.execute(
+                select(xref.c.system, xref.c.native_id).where(xref.c.entity == entity, xref.c.canonical_id == cid)
+            ).fetchall()
+            stones = {_hash(k.kind, k.value): k.kind for k in keys}
             stones.update({_hash("xref", f"{r.system}:{r.native_id}"): "xref" for r in refs})
             for key_hash, kind in stones.items():
-                exists = conn.execute(select(func.count()).select_from(tombstones).where(
-                    tombstones.c.entity == entity, tombstones.c.kind == kind, tombstones.c.key_hash == key_hash)).scalar()
+                exists = conn.execute(
+                    select(func.count())
+                    .select_from(tombstones)
+                    .where(tombstones.c.entity == entity, tombstones.c.kind == kind, tombstones.c.key_hash == key_hash)
+                ).scalar()
                 if not exists:
                     conn.execute(insert(tombstones).values(entity=entity, kind=kind, key_hash=key_hash, created_at=now))
             conn.execute(delete(identity_keys).where(identity_keys.c.canonical_id == cid))
             conn.execute(update(golden).where(golden.c.id == cid).values(data={}, state="erased", updated_at=now))
             conn.execute(update(field_history).where(field_history.c.canonical_id == cid).values(value=None))
             conn.execute(update(sync_base).where(sync_base.c.canonical_id == cid).values(data={}, fingerprint=""))
-            conn.execute(update(outbox).where(outbox.c.canonical_id == cid, outbox.c.status.in_(("pending", "held")))
-                         .values(status="dropped", updated_at=now))
+            conn.execute(
+                update(outbox)
+                .where(outbox.c.canonical_id == cid, outbox.c.status.in_(("pending", "held")))
+                .values(status="dropped", updated_at=now)
+            )
             rows = 0
             for ref in refs:
                 target = self.systems.get(ref.system)
@@ -661,36 +904,57 @@ class Pipeline:
     # --- small store helpers ---------------------------------------------------------------------
 
     def _xref(self, conn: Connection, entity: str, system: str, native_id: str) -> str | None:
-        row = conn.execute(select(xref.c.canonical_id).where(
-            xref.c.entity == entity, xref.c.system == system, xref.c.native_id == native_id)).first()
+        row = conn.execute(
+            select(xref.c.canonical_id).where(
+                xref.c.entity == entity, xref.c.system == system, xref.c.native_id == native_id
+            )
+        ).first()
         return None if row is None else str(row[0])
 
     def _native_id(self, conn: Connection, entity: str, system: str, cid: str) -> str | None:
-        row = conn.execute(select(xref.c.native_id).where(
-            xref.c.entity == entity, xref.c.system == system, xref.c.canonical_id == cid)).first()
+        row = conn.execute(
+            select(xref.c.native_id).where(xref.c.entity == entity, xref.c.system == system, xref.c.canonical_id == cid)
+        ).first()
         return None if row is None else str(row[0])
 
     def _base(self, conn: Connection, entity: str, cid: str, system: str) -> dict[str, Any]:
-        row = conn.execute(select(sync_base.c.data).where(
-            sync_base.c.entity == entity, sync_base.c.canonical_id == cid, sync_base.c.system == system)).first()
-        return dict(row.data) if row is not None else {}
+        return self._base_and_ts(conn, entity, cid, system)[0]
 
-    def _save_base(self, conn: Connection, entity: str, cid: str, system: str, data: dict[str, Any],
-                   source_ts: datetime | None, now: datetime, *, keep_ts: bool = False) -> None:
+    def _base_and_ts(self, conn: Connection, entity: str, cid: str, system: str) -> tuple[dict[str, Any], Any]:
+        row = conn.execute(
+            select(sync_base.c.data, sync_base.c.source_ts).where(
+                sync_base.c.entity == entity, sync_base.c.canonical_id == cid, sync_base.c.system == system
+            )
+        ).first()
+        return (dict(row.data), row.source_ts) if row is not None else ({}, None)
+
+    def _save_base(
+        self,
+        conn: Connection,
+        entity: str,
+        cid: str,
+        system: str,
+        data: dict[str, Any],
+        source_ts: datetime | None,
+        now: datetime,
+    ) -> None:
         fp = jsoncodec.fingerprint(data)
-        values: dict[str, Any] = {"data": data, "fingerprint": fp, "updated_at": now}
-        if not keep_ts:
-            values["source_ts"] = source_ts
-        done = conn.execute(update(sync_base).where(
-            sync_base.c.entity == entity, sync_base.c.canonical_id == cid, sync_base.c.system == system).values(**values))
+        values: dict[str, Any] = {"data": data, "fingerprint": fp, "updated_at": now, "source_ts": source_ts}
+        done = conn.execute(
+            update(sync_base)
+            .where(sync_base.c.entity == entity, sync_base.c.canonical_id == cid, sync_base.c.system == system)
+            .values(**values)
+        )
         if done.rowcount == 0:
-            conn.execute(insert(sync_base).values(entity=entity, canonical_id=cid, system=system,
-                                                  **{"source_ts": source_ts, **values}))
+            conn.execute(insert(sync_base).values(entity=entity, canonical_id=cid, system=system, **values))
 
     def _save_cursor(self, conn: Connection, system: str, entity: str, value: str | None) -> None:
         now = self.clock()
-        done = conn.execute(update(cursors).where(cursors.c.system == system, cursors.c.entity == entity)
-                            .values(value=value, updated_at=now))
+        done = conn.execute(
+            update(cursors)
+            .where(cursors.c.system == system, cursors.c.entity == entity)
+            .values(value=value, updated_at=now)
+        )
         if done.rowcount == 0:
             conn.execute(insert(cursors).values(system=system, entity=entity, value=value, updated_at=now))
 
@@ -712,9 +976,16 @@ class Pipeline:
 
     def _index_keys(self, conn: Connection, entity: str, cid: str, keys: list[tuple[str, str]]) -> None:
         for kind, value in keys:
-            exists = conn.execute(select(func.count()).select_from(identity_keys).where(
-                identity_keys.c.entity == entity, identity_keys.c.kind == kind, identity_keys.c.value == value,
-                identity_keys.c.canonical_id == cid)).scalar()
+            exists = conn.execute(
+                select(func.count())
+                .select_from(identity_keys)
+                .where(
+                    identity_keys.c.entity == entity,
+                    identity_keys.c.kind == kind,
+                    identity_keys.c.value == value,
+                    identity_keys.c.canonical_id == cid,
+                )
+            ).scalar()
             if not exists:
                 conn.execute(insert(identity_keys).values(entity=entity, kind=kind, value=value, canonical_id=cid))
 
@@ -722,25 +993,64 @@ class Pipeline:
         if not keys:
             return False
         hashes = [_hash(k, v) for k, v in keys]
-        return bool(conn.execute(select(func.count()).select_from(tombstones).where(
-            tombstones.c.entity == entity, tombstones.c.key_hash.in_(hashes))).scalar())
+        return bool(
+            conn.execute(
+                select(func.count())
+                .select_from(tombstones)
+                .where(tombstones.c.entity == entity, tombstones.c.key_hash.in_(hashes))
+            ).scalar()
+        )
 
     def _last_change_at(self, conn: Connection, entity: str, cid: str, unit: str) -> datetime | None:
-        row = conn.execute(select(field_history.c.source_ts).where(
-            field_history.c.entity == entity, field_history.c.canonical_id == cid, field_history.c.field == unit,
-        ).order_by(field_history.c.id.desc()).limit(1)).first()
+        row = conn.execute(
+            select(field_history.c.source_ts)
+            .where(
+                field_history.c.entity == entity,
+                field_history.c.canonical_id == cid,
+                field_history.c.field == unit,
+            )
+            .order_by(field_history.c.id.desc())
+            .limit(1)
+        ).first()
         return None if row is None else row[0]
 
-    def _dead_letter(self, conn: Connection, stage: str, system: str, entity: str, cid: str | None,
-                     native_id: str | None, payload: Any, error: Exception, trace_id: str, *,
-                     ref_id: int | None = None, attempts: int = 0, details: dict[str, Any] | None = None) -> None:
-        conn.execute(insert(dead_letters).values(
-            stage=stage, system=system, entity=entity, canonical_id=cid, native_id=native_id, ref_id=ref_id,
-            payload=_jsonable(payload), error=str(error), error_kind=type(error).__name__, details=details,
-            attempts=attempts, status="open", trace_id=trace_id, created_at=self.clock(),
-        ))
-        log.warning("dead_letter", stage=stage, system=system, entity=entity, error_kind=type(error).__name__,
-                    trace_id=trace_id)
+    def _dead_letter(
+        self,
+        conn: Connection,
+        stage: str,
+        system: str,
+        entity: str,
+        cid: str | None,
+        native_id: str | None,
+        payload: Any,
+        error: Exception,
+        trace_id: str,
+        *,
+        ref_id: int | None = None,
+        attempts: int = 0,
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        conn.execute(
+            insert(dead_letters).values(
+                stage=stage,
+                system=system,
+                entity=entity,
+                canonical_id=cid,
+                native_id=native_id,
+                ref_id=ref_id,
+                payload=_jsonable(payload),
+                error=str(error),
+                error_kind=type(error).__name__,
+                details=details,
+                attempts=attempts,
+                status="open",
+                trace_id=trace_id,
+                created_at=self.clock(),
+            )
+        )
+        log.warning(
+            "dead_letter", stage=stage, system=system, entity=entity, error_kind=type(error).__name__, trace_id=trace_id
+        )
 
 
 def _deep_copy(data: Any) -> Any:

@@ -47,8 +47,12 @@ def lookup_out(value: Any, ctx: Context, entity: Entity) -> str:
 
 @transform(
     examples=[
-        ExP("1001", "00000000-0000-4000-8000-000000001001", "customer",
-            note="with a cross-reference that knows customer 1001"),
+        ExP(
+            "1001",
+            "00000000-0000-4000-8000-000000001001",
+            "customer",
+            note="with a cross-reference that knows customer 1001",
+        ),
         ExP(1001, "00000000-0000-4000-8000-000000001001", entity="customer"),
         Fails("unknown-7", "customer", note="the cross-reference has no such customer"),
         Fails([1001], "customer"),

@@ -126,10 +126,20 @@ def first(value: Any) -> Any:
 @transform(
     examples=[
         ExP("+48600100200", "+48600100200", "shipping.phone"),
-        ExP(None, "+48600100300", "billing.phone", "shipping.phone",
-            record={"billing": {"phone": None}, "shipping": {"phone": "+48600100300"}}),
-        ExP("", "anna@example.pl", "emails[0]", record={"emails": ["anna@example.pl"]},
-            note="empty text counts as missing"),
+        ExP(
+            None,
+            "+48600100300",
+            "billing.phone",
+            "shipping.phone",
+            record={"billing": {"phone": None}, "shipping": {"phone": "+48600100300"}},
+        ),
+        ExP(
+            "",
+            "anna@example.pl",
+            "emails[0]",
+            record={"emails": ["anna@example.pl"]},
+            note="empty text counts as missing",
+        ),
         ExP(None, None, "nowhere", record={}),
     ],
     inverse=IDENTITY,

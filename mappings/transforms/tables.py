@@ -97,7 +97,7 @@ _STATUS = {"PAID": "paid", "PENDING": "pending", "REFUNDED": "refunded"}
         ExP("REFUNDED", "refunded", _STATUS),
         ExP("VOIDED", "pending", _STATUS, default="pending", note="unknown → default"),
         ExP("NOT_SUBSCRIBED", None, {"SUBSCRIBED": True}, default=None),
-        ExP(1, "active", {1: "active", 0: "archived"}, note="keys match exactly: 1 is not \"1\""),
+        ExP(1, "active", {1: "active", 0: "archived"}, note='keys match exactly: 1 is not "1"'),
         Fails("VOIDED", _STATUS, note="unknown and no default"),
         Fails("1", {1: "active", 0: "archived"}),
     ],

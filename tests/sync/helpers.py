@@ -61,8 +61,13 @@ def deployment(store: Store) -> Deployment:
     systems = Systems(
         hub=System("crm", "salesforce", load_mapping(MAPPINGS / "crm.yaml"), {"customer": "both"}, crm),
         spokes={
-            "shop": System("shop", "shopify", load_mapping(MAPPINGS / "shop.yaml"),
-                           {"customer": "both", "stock_level": "out"}, shop),
+            "shop": System(
+                "shop",
+                "shopify",
+                load_mapping(MAPPINGS / "shop.yaml"),
+                {"customer": "both", "stock_level": "out"},
+                shop,
+            ),
             "pos": System("pos", "pos", load_mapping(MAPPINGS / "pos.yaml"), {"customer": "in"}, pos),
             "erp": System("erp", "tryton", load_mapping(MAPPINGS / "erp.yaml"), {"stock_level": "in"}, erp),
         },

@@ -23,8 +23,10 @@ def only(items):
 def test_one_person_from_shop_and_pos_becomes_one_golden_record(store):
     # Given a shop customer with an upper-case email, and a POS customer with the same phone locally written
     d = deployment(store)
-    shop_id = d.shop.system.put("customer", {"firstName": "Anna", "lastName": "Nowak", "email": "ANNA.NOWAK@EXAMPLE.PL",
-                                             "phone": "+48 600 100 200"})
+    shop_id = d.shop.system.put(
+        "customer",
+        {"firstName": "Anna", "lastName": "Nowak", "email": "ANNA.NOWAK@EXAMPLE.PL", "phone": "+48 600 100 200"},
+    )
     pos_id = d.pos.system.put("customer", {"name": "Anna", "phone": "600-100-200", "card": "LOY-77"})
     # When both are ingested
     r1 = d.pipeline.ingest("shop", "customer", d.shop.system.get("customer", shop_id))
@@ -43,7 +45,7 @@ def test_a_shop_customer_reaches_the_crm_once_and_nothing_echoes(store):
     d = deployment(store)
     nid = d.shop.system.put("customer", {"firstName": "Jan", "lastName": "Kowalski", "email": "jan@example.pl"})
     d.pipeline.drain()
-    (contact_id, contact), = d.crm.system.live("customer").items()
+    ((contact_id, contact),) = d.crm.system.live("customer").items()
     assert contact["first_name"] == "Jan" and contact["email"] == "jan@example.pl"
     # the CRM record carries the canonical id (its external id), and the cross-reference knows both
     assert d.xrefs(contact[EXTERNAL_ID]) == {"shop": nid, "crm": contact_id}
@@ -89,7 +91,9 @@ def test_both_sides_edit_a_hub_owned_field_the_crm_wins_and_the_conflict_is_kept
 
 def test_newest_rule_takes_the_later_edit(store):
     d = deployment(store)
-    shop_id = d.shop.system.put("customer", {"firstName": "Ola", "email": "ola@example.pl", "address": {"city": "Kraków"}})
+    shop_id = d.shop.system.put(
+        "customer", {"firstName": "Ola", "email": "ola@example.pl", "address": {"city": "Kraków"}}
+    )
     d.pipeline.drain()
     contact_id = only(d.crm.system.live("customer"))
     d.shop.system.edit("customer", shop_id, address={"city": "Gdańsk"})
