@@ -79,7 +79,13 @@ def decide(unit: str, rule: str, golden: Side, incoming: Side, base: Any, owner_
     """Merge one unit that system S changed since its base. ``base`` may be MISSING (S never synced it)."""
     g, v = golden.value, incoming.value
     changed_on_hub = (base is MISSING and not is_empty(g)) or (base is not MISSING and g != base)
-    if not changed_on_hub or g == v:
+    if g == v:
+        return Decision(v, True, False, "change")
+    if not changed_on_hub:
+        if rule == "newest" and golden.at is not None and incoming.at is not None and golden.at > incoming.at:
+            # The golden value was set or re-confirmed by another system after S's edit: under `newest`
+            # that later statement wins even though S's base still equals it.
+            return Decision(g, False, True, "newest")
         return Decision(v, True, False, "change")
     consent = _consent(unit, golden, incoming)
     if consent is not None:

@@ -1002,17 +1002,24 @@ class Pipeline:
         )
 
     def _last_change_at(self, conn: Connection, entity: str, cid: str, unit: str) -> datetime | None:
-        row = conn.execute(
-            select(field_history.c.source_ts)
-            .where(
-                field_history.c.entity == entity,
-                field_history.c.canonical_id == cid,
-                field_history.c.field == unit,
-            )
+        """When the golden value of ``unit`` was last stated by any system: the latest source time
+        among the history rows since the value took its current form (confirmations included)."""
+        rows = conn.execute(
+            select(field_history.c.value, field_history.c.source_ts)
+            .where(field_history.c.entity == entity, field_history.c.canonical_id == cid, field_history.c.field == unit)
             .order_by(field_history.c.id.desc())
-            .limit(1)
-        ).first()
-        return None if row is None else row[0]
+            .limit(50)
+        ).fetchall()
+        if not rows:
+            return None
+        current = rows[0].value
+        times = []
+        for row in rows:
+            if row.value != current:
+                break
+            if row.source_ts is not None:
+                times.append(row.source_ts)
+        return max(times) if times else None
 
     def _dead_letter(
         self,
