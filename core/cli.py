@@ -4,6 +4,7 @@ prints its result, so everything the CLI does is also testable without a termina
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -222,6 +223,66 @@ def mappings_docs(
 
     output.write_text(render_transforms_md(), encoding="utf-8")
     out.print(f"wrote {output}")
+
+
+STORE_HELP = "state store URL (env SYNCHUB_STORE_URL; default sqlite:///synchub.db)"
+
+
+def _store_url(store: str | None) -> str:
+    return store or os.environ.get("SYNCHUB_STORE_URL") or "sqlite:///synchub.db"
+
+
+@app.command("trace")
+def trace_command(
+    entity: Annotated[str, typer.Argument(help="canonical entity, e.g. customer")],
+    key: Annotated[str, typer.Argument(help="canonical id, any system's id, email, phone or loyalty id")],
+    store: Annotated[str | None, typer.Option(help=STORE_HELP)] = None,
+) -> None:
+    """Explain a record: its golden values, every system's id, and where each field came from."""
+    from core.store.db import Store
+    from core.sync.trace import trace
+
+    records = trace(Store(_store_url(store)), entity, key)
+    if not records:
+        err.print(f"no {entity} matches {key!r}")
+        raise typer.Exit(1)
+    for rec in records:
+        out.print(f"[bold]{entity} {rec.canonical_id}[/]  state={rec.state}  version={rec.version}")
+        ids = Table(title="native ids", show_header=True)
+        ids.add_column("system")
+        ids.add_column("id")
+        for system, nid in sorted(rec.native_ids.items()):
+            ids.add_row(system, nid)
+        out.print(ids)
+        fields = Table(title="fields and provenance")
+        for col in ("field", "value", "from", "when", "rule", "changes", "trace"):
+            fields.add_column(col, overflow="fold")
+        for f in rec.fields:
+            fields.add_row(
+                f.field,
+                _render(f.value),
+                f.source_system,
+                f.source_ts.isoformat() if f.source_ts else "",
+                f.rule,
+                str(f.changes),
+                f.trace_id[:12],
+            )
+        out.print(fields)
+        if rec.conflicts:
+            table = Table(title="conflicts")
+            for col in ("field", "system", "hub value", "incoming", "rule", "kept", "status"):
+                table.add_column(col, overflow="fold")
+            for c in rec.conflicts:
+                table.add_row(
+                    c["field"],
+                    c["system"],
+                    _render(c["hub_value"]),
+                    _render(c["incoming_value"]),
+                    c["rule"],
+                    c["outcome"],
+                    c["status"],
+                )
+            out.print(table)
 
 
 def main() -> None:
