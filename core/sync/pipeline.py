@@ -25,7 +25,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 import structlog
-from sqlalchemy import Connection, and_, delete, func, insert, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from core import jsoncodec
@@ -94,20 +94,95 @@ class _XrefResolver:
         self.system = system
 
     def canonical_id(self, entity: str, system: str, native_id: str) -> str | None:
-        row = self.conn.execute(
-            select(xref.c.canonical_id).where(
-                xref.c.entity == entity, xref.c.system == self.system, xref.c.native_id == native_id
-            )
-        ).first()
+        row = self.conn.execute(_XREF_BY_NATIVE, {"e": entity, "s": self.system, "n": native_id}).first()
         return None if row is None else str(row[0])
 
     def native_id(self, entity: str, system: str, canonical_id: str) -> str | None:
-        row = self.conn.execute(
-            select(xref.c.native_id).where(
-                xref.c.entity == entity, xref.c.system == self.system, xref.c.canonical_id == str(canonical_id)
-            )
-        ).first()
+        row = self.conn.execute(_XREF_BY_CANONICAL, {"e": entity, "s": self.system, "c": str(canonical_id)}).first()
         return None if row is None else str(row[0])
+
+
+# Hot statements, built once: SQLAlchemy then reuses their compiled form and cache key.
+_LOOK_UP: Any = object()
+_BASES_OF_RECORD = select(sync_base.c.system, sync_base.c.data).where(
+    sync_base.c.entity == bindparam("e"), sync_base.c.canonical_id == bindparam("c")
+)
+_QUEUED_OF_RECORD = (
+    select(outbox.c.id, outbox.c.system, outbox.c.op, outbox.c.revert)
+    .where(
+        outbox.c.entity == bindparam("e"),
+        outbox.c.canonical_id == bindparam("c"),
+        outbox.c.status.in_(("pending", "held")),
+    )
+    .order_by(outbox.c.id.desc())
+)
+_SUPERSEDE = update(outbox).where(outbox.c.id == bindparam("i")).values(status="superseded", updated_at=bindparam("now"))
+_REQUEUE = (
+    update(outbox)
+    .where(outbox.c.id == bindparam("i"))
+    .values(
+        payload=bindparam("payload", type_=outbox.c.payload.type),
+        data=bindparam("data", type_=outbox.c.data.type),
+        fingerprint=bindparam("fp"),
+        status=bindparam("status"),
+        hold_for=bindparam("hold"),
+        revert=bindparam("revert", type_=outbox.c.revert.type),
+        trace_id=bindparam("trace"),
+        updated_at=bindparam("now", type_=outbox.c.updated_at.type),
+        next_attempt_at=bindparam("now", type_=outbox.c.next_attempt_at.type),
+    )
+)
+_XREF_BY_NATIVE = select(xref.c.canonical_id).where(
+    xref.c.entity == bindparam("e"), xref.c.system == bindparam("s"), xref.c.native_id == bindparam("n")
+)
+_XREF_BY_CANONICAL = select(xref.c.native_id).where(
+    xref.c.entity == bindparam("e"), xref.c.system == bindparam("s"), xref.c.canonical_id == bindparam("c")
+)
+_GOLDEN_GET = select(golden.c.data, golden.c.version, golden.c.state).where(golden.c.id == bindparam("c"))
+_BASE_GET = select(sync_base.c.data, sync_base.c.source_ts).where(
+    sync_base.c.entity == bindparam("e"), sync_base.c.canonical_id == bindparam("c"), sync_base.c.system == bindparam("s")
+)
+_BASE_SET = (
+    update(sync_base)
+    .where(
+        sync_base.c.entity == bindparam("e"),
+        sync_base.c.canonical_id == bindparam("c"),
+        sync_base.c.system == bindparam("s"),
+    )
+    .values(
+        data=bindparam("data", type_=sync_base.c.data.type),
+        fingerprint=bindparam("fp"),
+        source_ts=bindparam("ts", type_=sync_base.c.source_ts.type),
+        updated_at=bindparam("now", type_=sync_base.c.updated_at.type),
+    )
+)
+_GOLDEN_CAS = (
+    update(golden)
+    .where(golden.c.id == bindparam("c"), golden.c.version == bindparam("v"))
+    .values(
+        data=bindparam("data", type_=golden.c.data.type),
+        version=bindparam("v2"),
+        updated_at=bindparam("now", type_=golden.c.updated_at.type),
+    )
+)
+
+
+_INSERT_XREF = insert(xref)
+_DONE = (
+    update(outbox)
+    .where(outbox.c.id == bindparam("i"))
+    .values(status="done", error=None, updated_at=bindparam("now", type_=outbox.c.updated_at.type))
+)
+_RELEASE_HELD = (
+    update(outbox)
+    .where(outbox.c.hold_for == bindparam("i"), outbox.c.status == "held")
+    .values(
+        status="pending",
+        hold_for=None,
+        next_attempt_at=bindparam("now", type_=outbox.c.next_attempt_at.type),
+        updated_at=bindparam("now", type_=outbox.c.updated_at.type),
+    )
+)
 
 
 def _hash(kind: str, value: str) -> str:
@@ -170,6 +245,9 @@ class Pipeline:
         for _ in range(20):
             try:
                 if conn is not None:
+                    if self.store.dialect == "sqlite":
+                        # BEGIN IMMEDIATE: this transaction is the only writer, no clash to retry
+                        return self._ingest(conn, system, entity, record, deleted, trace_id)
                     with conn.begin_nested():
                         return self._ingest(conn, system, entity, record, deleted, trace_id)
                 with self.store.begin() as c:
@@ -199,8 +277,6 @@ class Pipeline:
                 trace_id,
             )
             return IngestResult("dead")
-        if self._tombstoned(conn, entity, [("xref", f"{system.name}:{native_id}")]):
-            return IngestResult("erased")
         cid = self._xref(conn, entity, system.name, native_id)
         if deleted:
             return self._delete(conn, system, entity, cid, mapped.on_delete, trace_id)
@@ -222,11 +298,13 @@ class Pipeline:
             return IngestResult("dead", cid)
         source_ts = mapped.source_timestamp(record) or now
         keys = self._identity_keys(system, entity, partial)
-        if cid is None and self._tombstoned(conn, entity, keys):
+        # a known record of an erased person is caught by the golden record's state below
+        if cid is None and self._tombstoned(conn, entity, [("xref", f"{system.name}:{native_id}"), *keys]):
             return IngestResult("erased")
 
         merge_candidate = False
         created = False
+        cid_linked = cid is None
         if cid is None:
             candidates = self._candidates(conn, entity, keys)
             if len(candidates) == 1:
@@ -248,18 +326,15 @@ class Pipeline:
                         )
                     )
             conn.execute(
-                insert(xref).values(
-                    entity=entity, canonical_id=cid, system=system.name, native_id=native_id, created_at=now
-                )
+                _INSERT_XREF,
+                {"entity": entity, "canonical_id": cid, "system": system.name, "native_id": native_id, "created_at": now},
             )
 
         if created:
             data: dict[str, Any] = {}
             version = 0
         else:
-            row = conn.execute(
-                select(golden.c.data, golden.c.version, golden.c.state).where(golden.c.id == cid)
-            ).first()
+            row = conn.execute(_GOLDEN_GET, {"c": cid}).first()
             if row is None:
                 data, version, created = {}, 0, True
             else:
@@ -267,11 +342,7 @@ class Pipeline:
                 if row.state in ("erased",):
                     return IngestResult("erased", cid)
 
-        base_row = conn.execute(
-            select(sync_base.c.data, sync_base.c.source_ts).where(
-                sync_base.c.entity == entity, sync_base.c.canonical_id == cid, sync_base.c.system == system.name
-            )
-        ).first()
+        base_row = conn.execute(_BASE_GET, {"e": entity, "c": cid, "s": system.name}).first()
         base: dict[str, Any] = dict(base_row.data) if base_row is not None else {}
         if base_row is not None and base_row.source_ts is not None and source_ts < base_row.source_ts:
             return IngestResult("stale", cid)  # an older event delivered after a newer one
@@ -289,13 +360,15 @@ class Pipeline:
 
         result = IngestResult("applied", cid, merge_candidate=merge_candidate)
         revert: dict[str, Any] = {}
+        history: list[dict[str, Any]] = []
         new_data = _deep_copy(data)
         owners = mapped.owners
         for unit, value in changed.items():
             path = parse_path(unit)
             current = get_path(data, path)
             rule = owners.get(unit, "hub")
-            golden_at = self._last_change_at(conn, entity, cid, unit) if current is not MISSING else None
+            needs_time = rule == "newest" or unit.startswith("consents.")
+            golden_at = self._last_change_at(conn, entity, cid, unit) if needs_time and current is not MISSING else None
             decision = decide(
                 unit,
                 rule,
@@ -330,19 +403,13 @@ class Pipeline:
                 result.changed.append(unit)
             if golden_changes or decision.take_incoming:
                 # also when S only confirms the golden value: the value's time is now S's (rule `newest`)
-                conn.execute(
-                    insert(field_history).values(
-                        entity=entity,
-                        canonical_id=cid,
-                        field=unit,
-                        value=decision.value,
-                        source_system=system.name,
-                        source_ts=source_ts,
-                        rule=decision.rule,
-                        trace_id=trace_id,
-                        at=now,
-                    )
-                )
+                history.append({
+                    "entity": entity, "canonical_id": cid, "field": unit, "value": decision.value,
+                    "source_system": system.name, "source_ts": source_ts, "rule": decision.rule,
+                    "trace_id": trace_id, "at": now,
+                })
+        if history:
+            conn.execute(insert(field_history), history)
 
         self._save_base(conn, entity, cid, system.name, {**base, **incoming}, source_ts, now)
         if created:
@@ -352,14 +419,12 @@ class Pipeline:
                 )
             )
         elif result.changed:
-            done = conn.execute(
-                update(golden)
-                .where(golden.c.id == cid, golden.c.version == version)
-                .values(data=new_data, version=version + 1, updated_at=now)
-            )
+            done = conn.execute(_GOLDEN_CAS, {"c": cid, "v": version, "v2": version + 1, "data": new_data, "now": now})
             if done.rowcount != 1:
                 raise _Clash()
-        self._index_keys(conn, entity, cid, keys)
+        identity_units = mapped.identity
+        if created or any(u.split("[")[0] in identity_units for u in changed) or cid_linked:
+            self._index_keys(conn, entity, cid, keys)
         if result.changed or created:
             result.outbox_rows = self._fan_out(conn, entity, cid, new_data, system, revert, trace_id, now)
         else:
@@ -393,7 +458,11 @@ class Pipeline:
         now: datetime,
         only: System | None = None,
     ) -> int:
-        """Queue a write to every subscribed system whose mapped values differ from its base."""
+        """Queue a write to every subscribed system whose mapped values differ from its base.
+
+        Two reads for the whole fan-out (every system's base, every queued write of the record),
+        then one write per system that needs one.
+        """
         rows = 0
         hub_row: int | None = None
         hub_holds = self.systems.hub_holds(entity)
@@ -402,53 +471,34 @@ class Pipeline:
             (t for t in candidates if t.receives(entity) and entity in t.mapping.entities),
             key=lambda t: not t.is_hub,  # the hub first: spoke rows may be held for its row
         )
+        if not targets:
+            return 0
+        bases = {r.system: r.data for r in conn.execute(_BASES_OF_RECORD, {"e": entity, "c": cid})}
+        queued: dict[tuple[str, str], Any] = {}
+        for r in conn.execute(_QUEUED_OF_RECORD, {"e": entity, "c": cid}):
+            queued.setdefault((r.system, r.op), r)  # newest first
         for target in targets:
             values = {u: get_path(data, p) for u, p in target.units(entity, "out")}
             values = {u: v for u, v in values.items() if v is not MISSING}
-            base = self._base(conn, entity, cid, target.name)
+            base = bases.get(target.name) or {}
+            existing = queued.get((target.name, "upsert"))
             if all(u in base and base[u] == v for u, v in values.items()):
-                # in step already: a not-yet-sent write queued before would carry outdated values
-                conn.execute(
-                    update(outbox)
-                    .where(
-                        outbox.c.system == target.name,
-                        outbox.c.entity == entity,
-                        outbox.c.canonical_id == cid,
-                        outbox.c.op == "upsert",
-                        outbox.c.status.in_(("pending", "held")),
-                    )
-                    .values(status="superseded", updated_at=now)
-                )
+                if existing is not None:
+                    # in step already: the not-yet-sent write queued before carries outdated values
+                    conn.execute(_SUPERSEDE, {"i": existing.id, "now": now})
                 continue
             hold = hub_row if (hub_holds and not target.is_hub and origin is not None and not origin.is_hub) else None
             try:
                 payload = target.entity(entity).to_native(data, _XrefResolver(conn, target.name))
             except RecordMappingError as exc:
                 self._dead_letter(
-                    conn,
-                    "fanout",
-                    target.name,
-                    entity,
-                    cid,
-                    None,
-                    data,
-                    exc,
-                    trace_id,
+                    conn, "fanout", target.name, entity, cid, None, data, exc, trace_id,
                     details={"errors": [e.as_dict() for e in exc.errors]},
                 )
                 continue
             row_id = self._queue(
-                conn,
-                target,
-                entity,
-                cid,
-                "upsert",
-                payload,
-                values,
-                hold,
-                revert if target.is_hub else None,
-                trace_id,
-                now,
+                conn, target, entity, cid, "upsert", payload, values, hold,
+                revert if target.is_hub else None, trace_id, now, existing,
             )
             rows += 1
             if target.is_hub:
@@ -468,57 +518,30 @@ class Pipeline:
         revert: dict[str, Any] | None,
         trace_id: str,
         now: datetime,
+        existing: Any = _LOOK_UP,
     ) -> int:
         """One outbox row per record and target: a newer change replaces a not-yet-sent one in place."""
         status = "held" if hold is not None else "pending"
-        existing = conn.execute(
-            select(outbox.c.id, outbox.c.revert)
-            .where(
-                outbox.c.system == target.name,
-                outbox.c.entity == entity,
-                outbox.c.canonical_id == cid,
-                outbox.c.status.in_(("pending", "held")),
-                outbox.c.op == op,
+        if existing is _LOOK_UP:
+            existing = next(
+                (r for r in conn.execute(_QUEUED_OF_RECORD, {"e": entity, "c": cid})
+                 if r.system == target.name and r.op == op),
+                None,
             )
-            .order_by(outbox.c.id.desc())
-            .limit(1)
-        ).first()
         fp = jsoncodec.fingerprint(values)
         if existing is not None:
             merged_revert = {**(revert or {}), **(existing.revert or {})} if (revert or existing.revert) else None
             conn.execute(
-                update(outbox)
-                .where(outbox.c.id == existing.id)
-                .values(
-                    payload=payload,
-                    data=values,
-                    fingerprint=fp,
-                    status=status,
-                    hold_for=hold,
-                    revert=merged_revert,
-                    trace_id=trace_id,
-                    updated_at=now,
-                    next_attempt_at=now,
-                )
+                _REQUEUE,
+                {"i": existing.id, "payload": payload, "data": values, "fp": fp, "status": status, "hold": hold,
+                 "revert": merged_revert, "trace": trace_id, "now": now},
             )
             return int(existing.id)
         res = conn.execute(
             insert(outbox).values(
-                system=target.name,
-                entity=entity,
-                canonical_id=cid,
-                op=op,
-                payload=payload,
-                data=values,
-                fingerprint=fp,
-                status=status,
-                hold_for=hold,
-                revert=revert,
-                attempts=0,
-                next_attempt_at=now,
-                trace_id=trace_id,
-                created_at=now,
-                updated_at=now,
+                system=target.name, entity=entity, canonical_id=cid, op=op, payload=payload, data=values,
+                fingerprint=fp, status=status, hold_for=hold, revert=revert, attempts=0, next_attempt_at=now,
+                trace_id=trace_id, created_at=now, updated_at=now,
             )
         )
         return int(res.inserted_primary_key[0])  # type: ignore[index]
@@ -617,7 +640,8 @@ class Pipeline:
             with self.store.begin() as conn:
                 for row, res in zip(group, results, strict=True):
                     if res.ok:
-                        self._record_success(conn, system, row, res.native_id, res.updated_at)
+                        known = natives[row.canonical_id]
+                        self._record_success(conn, system, row, res.native_id, res.updated_at, known)
                         out.written += 1
                     else:
                         assert res.error is not None
@@ -626,38 +650,37 @@ class Pipeline:
         return out
 
     def _record_success(
-        self, conn: Connection, system: System, row: Any, native_id: str | None, written_at: datetime | None
+        self,
+        conn: Connection,
+        system: System,
+        row: Any,
+        native_id: str | None,
+        written_at: datetime | None,
+        known_native_id: str | None,
     ) -> None:
         now = self.clock()
-        if native_id and row.op == "upsert":
-            known = self._native_id(conn, row.entity, system.name, row.canonical_id)
-            if known is None:
-                conn.execute(
-                    insert(xref).values(
-                        entity=row.entity,
-                        canonical_id=row.canonical_id,
-                        system=system.name,
-                        native_id=native_id,
-                        created_at=now,
-                    )
-                )
-        conn.execute(update(outbox).where(outbox.c.id == row.id).values(status="done", updated_at=now, error=None))
+        if native_id and row.op == "upsert" and known_native_id is None:
+            conn.execute(
+                _INSERT_XREF,
+                {"entity": row.entity, "canonical_id": row.canonical_id, "system": system.name,
+                 "native_id": native_id, "created_at": now},
+            )
+        conn.execute(_DONE, {"i": row.id, "now": now})
         if row.op == "upsert":
             base, seen = self._base_and_ts(conn, row.entity, row.canonical_id, system.name)
             newest = max((t for t in (seen, written_at) if t is not None), default=None)
             self._save_base(conn, row.entity, row.canonical_id, system.name, {**base, **row.data}, newest, now)
             # the golden record may have moved on while this write was in flight: catch up
-            current = conn.execute(select(golden.c.data).where(golden.c.id == row.canonical_id)).first()
+            current = conn.execute(_GOLDEN_GET, {"c": row.canonical_id}).first()
             if current is not None:
-                self._fan_out(
-                    conn, row.entity, row.canonical_id, dict(current.data), None, {}, row.trace_id, now, only=system
-                )
+                values = {u: get_path(current.data, p) for u, p in system.units(row.entity, "out")}
+                if any(v is not MISSING and row.data.get(u, MISSING) != v for u, v in values.items()):
+                    self._fan_out(
+                        conn, row.entity, row.canonical_id, dict(current.data), None, {}, row.trace_id, now,
+                        only=system,
+                    )
         if system.is_hub:
-            conn.execute(
-                update(outbox)
-                .where(outbox.c.hold_for == row.id, outbox.c.status == "held")
-                .values(status="pending", hold_for=None, next_attempt_at=now, updated_at=now)
-            )
+            conn.execute(_RELEASE_HELD, {"i": row.id, "now": now})
 
     def _record_failure(self, conn: Connection, system: System, row: Any, error: SynchubError) -> int:
         """Retry later (transient) or dead-letter (permanent / out of attempts). Returns 1 if dead."""
@@ -850,7 +873,11 @@ class Pipeline:
             return IngestResult("ignored", cid)
         now = self.clock()
         state = "deleted" if rule == "propagate" else "archived"
-        conn.execute(update(golden).where(golden.c.id == cid).values(state=state, updated_at=now))
+        done = conn.execute(
+            update(golden).where(golden.c.id == cid, golden.c.state != "erased").values(state=state, updated_at=now)
+        )
+        if done.rowcount == 0:
+            return IngestResult("erased", cid)  # erasure already removed it everywhere
         rows = 0
         if rule == "propagate":
             for target in self.systems.all():
@@ -904,28 +931,18 @@ class Pipeline:
     # --- small store helpers ---------------------------------------------------------------------
 
     def _xref(self, conn: Connection, entity: str, system: str, native_id: str) -> str | None:
-        row = conn.execute(
-            select(xref.c.canonical_id).where(
-                xref.c.entity == entity, xref.c.system == system, xref.c.native_id == native_id
-            )
-        ).first()
+        row = conn.execute(_XREF_BY_NATIVE, {"e": entity, "s": system, "n": native_id}).first()
         return None if row is None else str(row[0])
 
     def _native_id(self, conn: Connection, entity: str, system: str, cid: str) -> str | None:
-        row = conn.execute(
-            select(xref.c.native_id).where(xref.c.entity == entity, xref.c.system == system, xref.c.canonical_id == cid)
-        ).first()
+        row = conn.execute(_XREF_BY_CANONICAL, {"e": entity, "s": system, "c": cid}).first()
         return None if row is None else str(row[0])
 
     def _base(self, conn: Connection, entity: str, cid: str, system: str) -> dict[str, Any]:
         return self._base_and_ts(conn, entity, cid, system)[0]
 
     def _base_and_ts(self, conn: Connection, entity: str, cid: str, system: str) -> tuple[dict[str, Any], Any]:
-        row = conn.execute(
-            select(sync_base.c.data, sync_base.c.source_ts).where(
-                sync_base.c.entity == entity, sync_base.c.canonical_id == cid, sync_base.c.system == system
-            )
-        ).first()
+        row = conn.execute(_BASE_GET, {"e": entity, "c": cid, "s": system}).first()
         return (dict(row.data), row.source_ts) if row is not None else ({}, None)
 
     def _save_base(
@@ -941,9 +958,7 @@ class Pipeline:
         fp = jsoncodec.fingerprint(data)
         values: dict[str, Any] = {"data": data, "fingerprint": fp, "updated_at": now, "source_ts": source_ts}
         done = conn.execute(
-            update(sync_base)
-            .where(sync_base.c.entity == entity, sync_base.c.canonical_id == cid, sync_base.c.system == system)
-            .values(**values)
+            _BASE_SET, {"e": entity, "c": cid, "s": system, "data": data, "fp": fp, "ts": source_ts, "now": now}
         )
         if done.rowcount == 0:
             conn.execute(insert(sync_base).values(entity=entity, canonical_id=cid, system=system, **values))
@@ -975,19 +990,23 @@ class Pipeline:
         return sorted(str(r[0]) for r in rows)
 
     def _index_keys(self, conn: Connection, entity: str, cid: str, keys: list[tuple[str, str]]) -> None:
-        for kind, value in keys:
-            exists = conn.execute(
-                select(func.count())
-                .select_from(identity_keys)
-                .where(
-                    identity_keys.c.entity == entity,
-                    identity_keys.c.kind == kind,
-                    identity_keys.c.value == value,
-                    identity_keys.c.canonical_id == cid,
+        if not keys:
+            return
+        known = {
+            (r.kind, r.value)
+            for r in conn.execute(
+                select(identity_keys.c.kind, identity_keys.c.value).where(
+                    identity_keys.c.entity == entity, identity_keys.c.canonical_id == cid
                 )
-            ).scalar()
-            if not exists:
-                conn.execute(insert(identity_keys).values(entity=entity, kind=kind, value=value, canonical_id=cid))
+            )
+        }
+        fresh = [
+            {"entity": entity, "kind": k, "value": v, "canonical_id": cid}
+            for k, v in dict.fromkeys(keys)
+            if (k, v) not in known
+        ]
+        if fresh:
+            conn.execute(insert(identity_keys), fresh)
 
     def _tombstoned(self, conn: Connection, entity: str, keys: list[tuple[str, str]]) -> bool:
         if not keys:

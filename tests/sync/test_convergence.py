@@ -157,8 +157,9 @@ class Convergence(RuleBasedStateMachine):
     def edit(self, person: str, system: str, field: str, value: str) -> None:
         self._find_synced()
         nid = self.native.get((system, person))
-        if nid is None or self._record(system, person) is None:
-            return
+        rec = self._record(system, person)
+        if nid is None or rec is None or read_native(system, rec, field) == value:
+            return  # typing the value a field already holds is no change: no system reports it
         self.conn[system].system.edit("customer", nid, **native_fields(system, **{field: value}))
         if field in ("city", "note"):
             self.unread.setdefault((system, person), {})[field] = value
