@@ -61,6 +61,12 @@ def build(url: str) -> tuple[Pipeline, dict[str, MemoryConnector]]:
 
 
 def run(url: str, changes: int, seed: int) -> dict[str, Any]:
+    import logging
+
+    import structlog
+
+    # per-change INFO lines to a terminal would measure the terminal; WARNING and up still print
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
     rng = random.Random(seed)
     pipeline, conns = build(url)
     shop = conns["shop"].system
@@ -68,10 +74,19 @@ def run(url: str, changes: int, seed: int) -> dict[str, Any]:
     edits = changes - creates
     ids = []
     for i in range(creates):
-        ids.append(shop.put("customer", {
-            "firstName": rng.choice(FIRST), "lastName": rng.choice(LAST), "email": f"customer{i}@example.pl",
-            "phone": f"+48 6{i:08d}", "address": {"city": rng.choice(CITIES)}, "tags": ["web"],
-        }))
+        ids.append(
+            shop.put(
+                "customer",
+                {
+                    "firstName": rng.choice(FIRST),
+                    "lastName": rng.choice(LAST),
+                    "email": f"customer{i}@example.pl",
+                    "phone": f"+48 6{i:08d}",
+                    "address": {"city": rng.choice(CITIES)},
+                    "tags": ["web"],
+                },
+            )
+        )
     t0 = time.perf_counter()
     pipeline.drain()
     t_create = time.perf_counter() - t0
@@ -118,7 +133,9 @@ def machine() -> str:
                 break
     except OSError:
         pass
-    return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, {platform.system()} {platform.release()}"
+    return (
+        f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, {platform.system()} {platform.release()}"
+    )
 
 
 def write_docs(results: dict[str, dict[str, Any]], command: str) -> None:
@@ -172,7 +189,9 @@ def main() -> None:
         results[backend] = result
         print(json.dumps({"backend": backend, **result}))
     if args.write_docs:
-        write_docs(results, "uv run python bench/pipeline.py " + " ".join(sys.argv[1:]).replace("--write-docs", "").strip())
+        write_docs(
+            results, "uv run python bench/pipeline.py " + " ".join(sys.argv[1:]).replace("--write-docs", "").strip()
+        )
 
 
 if __name__ == "__main__":

@@ -43,6 +43,7 @@ class MemorySystem:
     """The storage behind a memory connector; shareable so a test can edit 'the system' directly."""
 
     tables: dict[str, dict[str, _Row]] = field(default_factory=dict)
+    by_external_id: dict[str, dict[str, str]] = field(default_factory=dict)  # entity → canonical id → native id
     seq: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -118,10 +119,9 @@ class MemoryConnector(Connector):
     def _write_one(self, entity: str, req: WriteRequest) -> WriteResult:
         table = self.system.table(entity)
         with self.system.lock:
-            existing = next(
-                (r for r in table.values() if r.data.get(EXTERNAL_ID) == req.canonical_id and not r.deleted),
-                None,
-            )
+            index = self.system.by_external_id.setdefault(entity, {})
+            found = table.get(index.get(req.canonical_id, ""))
+            existing = found if found is not None and not found.deleted else None
             if existing is None and req.native_id and req.native_id in table:
                 existing = table[req.native_id]
             if req.op in ("delete", "erase"):
@@ -138,11 +138,13 @@ class MemoryConnector(Connector):
             now = datetime.now(UTC).isoformat()
             if existing is None:
                 nid = str(next(self.system.ids))
+                index[req.canonical_id] = nid
                 table[nid] = _Row(
                     nid, {**payload, "id": nid, EXTERNAL_ID: req.canonical_id, "updated_at": now}, next(self.system.seq)
                 )
             else:
                 nid = existing.native_id
+                index[req.canonical_id] = nid
                 if all(existing.data.get(k) == v for k, v in payload.items()):
                     self.noop_writes += 1
                 existing.data = {**existing.data, **payload, EXTERNAL_ID: req.canonical_id, "updated_at": now}

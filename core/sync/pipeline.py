@@ -116,7 +116,9 @@ _QUEUED_OF_RECORD = (
     )
     .order_by(outbox.c.id.desc())
 )
-_SUPERSEDE = update(outbox).where(outbox.c.id == bindparam("i")).values(status="superseded", updated_at=bindparam("now"))
+_SUPERSEDE = (
+    update(outbox).where(outbox.c.id == bindparam("i")).values(status="superseded", updated_at=bindparam("now"))
+)
 _REQUEUE = (
     update(outbox)
     .where(outbox.c.id == bindparam("i"))
@@ -140,7 +142,9 @@ _XREF_BY_CANONICAL = select(xref.c.native_id).where(
 )
 _GOLDEN_GET = select(golden.c.data, golden.c.version, golden.c.state).where(golden.c.id == bindparam("c"))
 _BASE_GET = select(sync_base.c.data, sync_base.c.source_ts).where(
-    sync_base.c.entity == bindparam("e"), sync_base.c.canonical_id == bindparam("c"), sync_base.c.system == bindparam("s")
+    sync_base.c.entity == bindparam("e"),
+    sync_base.c.canonical_id == bindparam("c"),
+    sync_base.c.system == bindparam("s"),
 )
 _BASE_SET = (
     update(sync_base)
@@ -182,6 +186,29 @@ _RELEASE_HELD = (
         next_attempt_at=bindparam("now", type_=outbox.c.next_attempt_at.type),
         updated_at=bindparam("now", type_=outbox.c.updated_at.type),
     )
+)
+
+
+_INSERT_GOLDEN = insert(golden)
+_INSERT_OUTBOX = insert(outbox)
+_INSERT_BASE = insert(sync_base)
+_KEY_OWNERS = select(identity_keys.c.canonical_id).where(
+    identity_keys.c.entity == bindparam("e"),
+    identity_keys.c.kind == bindparam("k"),
+    identity_keys.c.value == bindparam("v"),
+)
+_KEYS_OF_RECORD = select(identity_keys.c.kind, identity_keys.c.value).where(
+    identity_keys.c.entity == bindparam("e"), identity_keys.c.canonical_id == bindparam("c")
+)
+_TOMBSTONED = (
+    select(tombstones.c.key_hash)
+    .where(tombstones.c.entity == bindparam("e"), tombstones.c.key_hash.in_(bindparam("h", expanding=True)))
+    .limit(1)
+)
+_NATIVE_IDS = select(xref.c.canonical_id, xref.c.native_id).where(
+    xref.c.entity == bindparam("e"),
+    xref.c.system == bindparam("s"),
+    xref.c.canonical_id.in_(bindparam("c", expanding=True)),
 )
 
 
@@ -327,7 +354,13 @@ class Pipeline:
                     )
             conn.execute(
                 _INSERT_XREF,
-                {"entity": entity, "canonical_id": cid, "system": system.name, "native_id": native_id, "created_at": now},
+                {
+                    "entity": entity,
+                    "canonical_id": cid,
+                    "system": system.name,
+                    "native_id": native_id,
+                    "created_at": now,
+                },
             )
 
         if created:
@@ -403,20 +436,35 @@ class Pipeline:
                 result.changed.append(unit)
             if golden_changes or decision.take_incoming:
                 # also when S only confirms the golden value: the value's time is now S's (rule `newest`)
-                history.append({
-                    "entity": entity, "canonical_id": cid, "field": unit, "value": decision.value,
-                    "source_system": system.name, "source_ts": source_ts, "rule": decision.rule,
-                    "trace_id": trace_id, "at": now,
-                })
+                history.append(
+                    {
+                        "entity": entity,
+                        "canonical_id": cid,
+                        "field": unit,
+                        "value": decision.value,
+                        "source_system": system.name,
+                        "source_ts": source_ts,
+                        "rule": decision.rule,
+                        "trace_id": trace_id,
+                        "at": now,
+                    }
+                )
         if history:
             conn.execute(insert(field_history), history)
 
         self._save_base(conn, entity, cid, system.name, {**base, **incoming}, source_ts, now)
         if created:
             conn.execute(
-                insert(golden).values(
-                    id=cid, entity=entity, data=new_data, version=1, state="active", created_at=now, updated_at=now
-                )
+                _INSERT_GOLDEN,
+                {
+                    "id": cid,
+                    "entity": entity,
+                    "data": new_data,
+                    "version": 1,
+                    "state": "active",
+                    "created_at": now,
+                    "updated_at": now,
+                },
             )
         elif result.changed:
             done = conn.execute(_GOLDEN_CAS, {"c": cid, "v": version, "v2": version + 1, "data": new_data, "now": now})
@@ -486,19 +534,39 @@ class Pipeline:
                 if existing is not None:
                     # in step already: the not-yet-sent write queued before carries outdated values
                     conn.execute(_SUPERSEDE, {"i": existing.id, "now": now})
+                    if target.is_hub:  # the CRM has these values already: what waited for it may go
+                        conn.execute(_RELEASE_HELD, {"i": existing.id, "now": now})
                 continue
             hold = hub_row if (hub_holds and not target.is_hub and origin is not None and not origin.is_hub) else None
             try:
                 payload = target.entity(entity).to_native(data, _XrefResolver(conn, target.name))
             except RecordMappingError as exc:
                 self._dead_letter(
-                    conn, "fanout", target.name, entity, cid, None, data, exc, trace_id,
+                    conn,
+                    "fanout",
+                    target.name,
+                    entity,
+                    cid,
+                    None,
+                    data,
+                    exc,
+                    trace_id,
                     details={"errors": [e.as_dict() for e in exc.errors]},
                 )
                 continue
             row_id = self._queue(
-                conn, target, entity, cid, "upsert", payload, values, hold,
-                revert if target.is_hub else None, trace_id, now, existing,
+                conn,
+                target,
+                entity,
+                cid,
+                "upsert",
+                payload,
+                values,
+                hold,
+                revert if target.is_hub else None,
+                trace_id,
+                now,
+                existing,
             )
             rows += 1
             if target.is_hub:
@@ -524,8 +592,11 @@ class Pipeline:
         status = "held" if hold is not None else "pending"
         if existing is _LOOK_UP:
             existing = next(
-                (r for r in conn.execute(_QUEUED_OF_RECORD, {"e": entity, "c": cid})
-                 if r.system == target.name and r.op == op),
+                (
+                    r
+                    for r in conn.execute(_QUEUED_OF_RECORD, {"e": entity, "c": cid})
+                    if r.system == target.name and r.op == op
+                ),
                 None,
             )
         fp = jsoncodec.fingerprint(values)
@@ -533,16 +604,38 @@ class Pipeline:
             merged_revert = {**(revert or {}), **(existing.revert or {})} if (revert or existing.revert) else None
             conn.execute(
                 _REQUEUE,
-                {"i": existing.id, "payload": payload, "data": values, "fp": fp, "status": status, "hold": hold,
-                 "revert": merged_revert, "trace": trace_id, "now": now},
+                {
+                    "i": existing.id,
+                    "payload": payload,
+                    "data": values,
+                    "fp": fp,
+                    "status": status,
+                    "hold": hold,
+                    "revert": merged_revert,
+                    "trace": trace_id,
+                    "now": now,
+                },
             )
             return int(existing.id)
         res = conn.execute(
-            insert(outbox).values(
-                system=target.name, entity=entity, canonical_id=cid, op=op, payload=payload, data=values,
-                fingerprint=fp, status=status, hold_for=hold, revert=revert, attempts=0, next_attempt_at=now,
-                trace_id=trace_id, created_at=now, updated_at=now,
-            )
+            _INSERT_OUTBOX,
+            {
+                "system": target.name,
+                "entity": entity,
+                "canonical_id": cid,
+                "op": op,
+                "payload": payload,
+                "data": values,
+                "fingerprint": fp,
+                "status": status,
+                "hold_for": hold,
+                "revert": revert,
+                "attempts": 0,
+                "next_attempt_at": now,
+                "trace_id": trace_id,
+                "created_at": now,
+                "updated_at": now,
+            },
         )
         return int(res.inserted_primary_key[0])  # type: ignore[index]
 
@@ -625,7 +718,9 @@ class Pipeline:
             by_entity.setdefault(row.entity, []).append(row)
         for entity, group in by_entity.items():
             with self.store.begin() as conn:
-                natives = {r.canonical_id: self._native_id(conn, entity, system.name, r.canonical_id) for r in group}
+                natives: dict[str, str | None] = {r.canonical_id: None for r in group}
+                for ref in conn.execute(_NATIVE_IDS, {"e": entity, "s": system.name, "c": list(natives)}):
+                    natives[ref.canonical_id] = ref.native_id
             requests = [WriteRequest(r.canonical_id, natives[r.canonical_id], r.payload, r.op) for r in group]
             try:
                 results = connector.write(entity, requests)
@@ -662,8 +757,13 @@ class Pipeline:
         if native_id and row.op == "upsert" and known_native_id is None:
             conn.execute(
                 _INSERT_XREF,
-                {"entity": row.entity, "canonical_id": row.canonical_id, "system": system.name,
-                 "native_id": native_id, "created_at": now},
+                {
+                    "entity": row.entity,
+                    "canonical_id": row.canonical_id,
+                    "system": system.name,
+                    "native_id": native_id,
+                    "created_at": now,
+                },
             )
         conn.execute(_DONE, {"i": row.id, "now": now})
         if row.op == "upsert":
@@ -676,7 +776,14 @@ class Pipeline:
                 values = {u: get_path(current.data, p) for u, p in system.units(row.entity, "out")}
                 if any(v is not MISSING and row.data.get(u, MISSING) != v for u, v in values.items()):
                     self._fan_out(
-                        conn, row.entity, row.canonical_id, dict(current.data), None, {}, row.trace_id, now,
+                        conn,
+                        row.entity,
+                        row.canonical_id,
+                        dict(current.data),
+                        None,
+                        {},
+                        row.trace_id,
+                        now,
                         only=system,
                     )
         if system.is_hub:
@@ -961,7 +1068,7 @@ class Pipeline:
             _BASE_SET, {"e": entity, "c": cid, "s": system, "data": data, "fp": fp, "ts": source_ts, "now": now}
         )
         if done.rowcount == 0:
-            conn.execute(insert(sync_base).values(entity=entity, canonical_id=cid, system=system, **values))
+            conn.execute(_INSERT_BASE, {"entity": entity, "canonical_id": cid, "system": system, **values})
 
     def _save_cursor(self, conn: Connection, system: str, entity: str, value: str | None) -> None:
         now = self.clock()
@@ -983,23 +1090,16 @@ class Pipeline:
     def _candidates(self, conn: Connection, entity: str, keys: list[tuple[str, str]]) -> list[str]:
         if not keys:
             return []
-        clauses = [and_(identity_keys.c.kind == k, identity_keys.c.value == v) for k, v in keys]
-        rows = conn.execute(
-            select(identity_keys.c.canonical_id).where(identity_keys.c.entity == entity, or_(*clauses)).distinct()
-        ).fetchall()
-        return sorted(str(r[0]) for r in rows)
+        # one prebuilt query per key is cheaper than building an OR of them for every record
+        found: set[str] = set()
+        for kind, value in dict.fromkeys(keys):
+            found.update(str(r[0]) for r in conn.execute(_KEY_OWNERS, {"e": entity, "k": kind, "v": value}))
+        return sorted(found)
 
     def _index_keys(self, conn: Connection, entity: str, cid: str, keys: list[tuple[str, str]]) -> None:
         if not keys:
             return
-        known = {
-            (r.kind, r.value)
-            for r in conn.execute(
-                select(identity_keys.c.kind, identity_keys.c.value).where(
-                    identity_keys.c.entity == entity, identity_keys.c.canonical_id == cid
-                )
-            )
-        }
+        known = {(r.kind, r.value) for r in conn.execute(_KEYS_OF_RECORD, {"e": entity, "c": cid})}
         fresh = [
             {"entity": entity, "kind": k, "value": v, "canonical_id": cid}
             for k, v in dict.fromkeys(keys)
@@ -1012,13 +1112,7 @@ class Pipeline:
         if not keys:
             return False
         hashes = [_hash(k, v) for k, v in keys]
-        return bool(
-            conn.execute(
-                select(func.count())
-                .select_from(tombstones)
-                .where(tombstones.c.entity == entity, tombstones.c.key_hash.in_(hashes))
-            ).scalar()
-        )
+        return conn.execute(_TOMBSTONED, {"e": entity, "h": hashes}).first() is not None
 
     def _last_change_at(self, conn: Connection, entity: str, cid: str, unit: str) -> datetime | None:
         """When the golden value of ``unit`` was last stated by any system: the latest source time
