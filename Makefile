@@ -22,6 +22,7 @@ test: setup lint typecheck pytest
 
 lint:
 	$(UV) run ruff check .
+	$(UV) run ruff format --check .
 
 typecheck:
 	$(UV) run mypy
@@ -31,6 +32,7 @@ pytest:
 
 bench: setup
 	$(UV) run python bench/mapping.py
+	$(UV) run python bench/pipeline.py
 
 docs: setup
 	$(UV) run synchub mappings docs
