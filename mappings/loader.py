@@ -53,22 +53,35 @@ class _Issues:
         self.items.append(LoadIssue(self.doc.file, mark.line, column, message, hint))
 
 
-def _model_for(loc: tuple[Any, ...]) -> type[BaseModel]:
-    """Which schema model a pydantic error location falls in (for 'unknown key' suggestions)."""
-    depth = len(loc) - 1
-    if depth >= 4 and loc[2] == "fields":
-        return FieldSpec
-    if depth >= 2 and loc[0] == "entities":
-        return EntitySpec
-    return MappingSpec
+def _model_for(loc: tuple[Any, ...], root: type[BaseModel]) -> type[BaseModel]:
+    """The schema model an error location falls in, walking field annotations from ``root``
+    (lists and dicts are stepped through), for 'unknown key' suggestions."""
+    model = root
+    for part in loc[:-1]:
+        field = model.model_fields.get(part) if isinstance(part, str) else None
+        if field is None:
+            continue  # a list index or a dict key: the model stays the element's
+        found = _models_in(field.annotation)
+        if found:
+            model = found[0]
+    return model
 
 
-def report_validation_error(exc: ValidationError, issues: _Issues, root: type[BaseModel] | None = None) -> None:
+def _models_in(annotation: Any) -> list[type[BaseModel]]:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    out: list[type[BaseModel]] = []
+    for arg in getattr(annotation, "__args__", ()) or ():
+        out.extend(_models_in(arg))
+    return out
+
+
+def report_validation_error(exc: ValidationError, issues: _Issues, root: type[BaseModel] = MappingSpec) -> None:
     seen: set[tuple[Any, ...]] = set()
     for err in exc.errors():
         loc = tuple(err["loc"])
         if err["type"] == "extra_forbidden":
-            model = root if root is not None and len(loc) == 1 else _model_for(loc)
+            model = _model_for(loc, root)
             key = str(loc[-1])
             issues.add(loc, f"unknown key {key!r}", _hint(key, list(model.model_fields)), key=True)
             continue
