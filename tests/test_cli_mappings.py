@@ -131,7 +131,8 @@ def test_schema_is_json_schema_of_the_file_format():
 def test_a_test_file_with_a_typo_is_reported_with_position_and_suggestion(tmp_path: Path):
     shutil.copy(SHIPPED_DIR / "shopify.yaml", tmp_path / "shopify.yaml")
     bad = tmp_path / "shopify.test.yaml"
-    bad.write_text("mapping: shopify.yaml\ncases:\n  - name: x\n    entity: customer\n    inptu: {}\n", encoding="utf-8")
+    text = "mapping: shopify.yaml\ncases:\n  - name: x\n    entity: customer\n    inptu: {}\n"
+    bad.write_text(text, encoding="utf-8")
     result = run("mappings", "check", str(bad))
     assert result.returncode == 1
     assert f"{bad}:5:5: unknown key 'inptu'" in result.stderr
