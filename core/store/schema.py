@@ -268,5 +268,5 @@ tombstones = Table(
     Column("kind", String(32), nullable=False),
     Column("key_hash", String(64), nullable=False),
     Column("created_at", Ts, nullable=False),
-    PrimaryKeyConstraint("entity", "kind", "key_hash", name="pk_tombstones"),
+    PrimaryKeyConstraint("entity", "key_hash", "kind", name="pk_tombstones"),
 )

@@ -197,8 +197,10 @@ _KEY_OWNERS = select(identity_keys.c.canonical_id).where(
     identity_keys.c.kind == bindparam("k"),
     identity_keys.c.value == bindparam("v"),
 )
+# by canonical id alone (ids are unique across entities): naming the entity too lets SQLite's
+# planner prefer the primary key's entity prefix and scan every key of the entity
 _KEYS_OF_RECORD = select(identity_keys.c.kind, identity_keys.c.value).where(
-    identity_keys.c.entity == bindparam("e"), identity_keys.c.canonical_id == bindparam("c")
+    identity_keys.c.canonical_id == bindparam("c")
 )
 _TOMBSTONED = (
     select(tombstones.c.key_hash)

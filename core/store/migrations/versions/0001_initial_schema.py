@@ -227,7 +227,7 @@ def upgrade() -> None:
         sa.Column("kind", sa.String(length=32), nullable=False),
         sa.Column("key_hash", sa.String(length=64), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-        sa.PrimaryKeyConstraint("entity", "kind", "key_hash", name="pk_tombstones"),
+        sa.PrimaryKeyConstraint("entity", "key_hash", "kind", name="pk_tombstones"),
     )
     op.create_table(
         "xref",

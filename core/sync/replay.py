@@ -1,0 +1,111 @@
+"""Replaying dead letters: put a dead-lettered change back on its way, once someone fixed the cause.
+
+* an ``outbox`` dead letter re-queues its outbox row (attempts reset, due now) — unless a newer
+  write of the same record to the same system was queued since: that one carries the current
+  golden values, so the old payload must not be sent after it (it would undo a newer change);
+* an ``ingest`` dead letter ingests its native record again (the mapping may have been fixed).
+
+Not replayable here (left open, answered ``unsupported``): a change the CRM refused, whose values
+the pipeline has already reverted in the golden record — re-sending the old payload would be undone
+by the catch-up write of the reverted values; it needs the pipeline to re-apply the refused values
+first. And ``fanout`` dead letters (a mapping error on the way out), which need a fresh fan-out.
+
+Replaying twice is harmless: a dead letter that is not ``open`` is left alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+from sqlalchemy import Connection, select, update
+
+from core.store.schema import dead_letters, outbox
+from core.sync.pipeline import Pipeline
+
+ReplayOutcome = Literal["requeued", "ingested", "superseded", "unsupported", "not_open"]
+
+
+@dataclass(frozen=True)
+class Replayed:
+    dead_letter_id: int
+    system: str
+    outcome: ReplayOutcome
+
+
+def open_dead_letters(
+    pipeline: Pipeline, *, system: str | None = None, since: datetime | None = None, ids: Iterable[int] | None = None
+) -> list[int]:
+    """Ids of the open dead letters matching every filter given, oldest first."""
+    query = select(dead_letters.c.id).where(dead_letters.c.status == "open").order_by(dead_letters.c.id)
+    if system is not None:
+        query = query.where(dead_letters.c.system == system)
+    if since is not None:
+        query = query.where(dead_letters.c.created_at >= since)
+    if ids is not None:
+        query = query.where(dead_letters.c.id.in_(list(ids)))
+    with pipeline.store.begin() as conn:
+        return [int(r[0]) for r in conn.execute(query)]
+
+
+def replay(pipeline: Pipeline, ids: Iterable[int]) -> list[Replayed]:
+    """Replay the given dead letters; each in its own transaction, so one failure stops no other."""
+    done: list[Replayed] = []
+    for dl_id in ids:
+        with pipeline.store.begin() as conn:
+            row = conn.execute(select(dead_letters).where(dead_letters.c.id == dl_id)).first()
+            if row is None:
+                continue
+            if row.status != "open":
+                done.append(Replayed(dl_id, row.system, "not_open"))
+                continue
+            outcome: ReplayOutcome
+            if row.stage == "outbox" and row.ref_id is not None:
+                outcome = _requeue_outbox(pipeline, conn, row.ref_id)
+                if outcome == "unsupported":
+                    done.append(Replayed(dl_id, row.system, outcome))
+                    continue
+            elif row.stage == "ingest" and isinstance(row.payload, dict):
+                pipeline.ingest(row.system, row.entity, row.payload, trace_id=row.trace_id, conn=conn)
+                outcome = "ingested"
+            else:
+                done.append(Replayed(dl_id, row.system, "unsupported"))
+                continue
+            conn.execute(
+                update(dead_letters)
+                .where(dead_letters.c.id == dl_id)
+                .values(status="replayed", reason=outcome, resolved_at=pipeline.clock())
+            )
+            done.append(Replayed(dl_id, row.system, outcome))
+    return done
+
+
+def _requeue_outbox(pipeline: Pipeline, conn: Connection, outbox_id: int) -> ReplayOutcome:
+    dead = conn.execute(select(outbox).where(outbox.c.id == outbox_id)).first()
+    if dead is None or dead.status != "dead":
+        return "superseded"
+    newer = conn.execute(
+        select(outbox.c.id)
+        .where(
+            outbox.c.entity == dead.entity,
+            outbox.c.canonical_id == dead.canonical_id,
+            outbox.c.system == dead.system,
+            outbox.c.op == dead.op,
+            outbox.c.id > dead.id,
+            outbox.c.status.in_(("pending", "held", "inflight", "done")),
+        )
+        .limit(1)
+    ).first()
+    if newer is not None:
+        return "superseded"
+    if dead.system == pipeline.systems.hub.name and dead.revert:
+        return "unsupported"  # the master refused it and the golden record was reverted
+    now = pipeline.clock()
+    conn.execute(
+        update(outbox)
+        .where(outbox.c.id == dead.id)
+        .values(status="pending", attempts=0, error=None, next_attempt_at=now, updated_at=now)
+    )
+    return "requeued"

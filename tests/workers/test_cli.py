@@ -1,0 +1,54 @@
+"""``synchub replay`` and the worker commands' presence (the long-running ones are exercised as
+processes in test_redis_workers.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import select
+from typer.testing import CliRunner
+
+from core.errors import RecordRejected
+from core.store.schema import dead_letters, outbox
+from tests.sync.helpers import Deployment, deployment
+from workers.cli import app
+from workers.runtime import Runtime, install
+
+
+@pytest.fixture
+def d(sqlite_store, monkeypatch) -> Iterator[Deployment]:
+    monkeypatch.delenv("SYNCHUB_BROKER_URL", raising=False)
+    dep = deployment(sqlite_store)
+    install(Runtime(dep.pipeline))
+    yield dep
+    install(None)
+
+
+def test_replay_puts_the_open_dead_letters_of_a_system_back_on_their_way(d: Deployment):
+    # Given a CRM change the shop refused
+    d.crm.system.put("customer", {"first_name": "Ann", "last_name": "Nowak", "email": "ann@example.pl"})
+    d.pipeline.poll("crm", "customer")
+    with d.pipeline.store.begin() as conn:
+        cid = conn.execute(select(outbox.c.canonical_id).where(outbox.c.system == "shop")).scalar_one()
+    d.shop.fail[cid] = [RecordRejected("email taken", code="TAKEN")]
+    d.pipeline.flush("shop")
+    # When `synchub replay --system shop` runs
+    result = CliRunner().invoke(app, ["replay", "--system", "shop"])
+    # Then it says what it did, and the next flush writes the change
+    assert result.exit_code == 0, result.output
+    assert "requeued" in result.output and "1 dead letter(s) replayed" in result.output
+    assert d.pipeline.flush("shop").written == 1
+    with d.pipeline.store.begin() as conn:
+        assert conn.execute(select(dead_letters.c.status)).scalar_one() == "replayed"
+
+
+def test_replay_of_another_system_touches_nothing(d: Deployment):
+    result = CliRunner().invoke(app, ["replay", "--system", "erp"])
+    assert result.exit_code == 0 and "0 dead letter(s) replayed" in result.output
+
+
+@pytest.mark.parametrize("command", ["worker", "scheduler", "run", "replay"])
+def test_the_worker_commands_are_there(command: str):
+    result = CliRunner().invoke(app, [command, "--help"])
+    assert result.exit_code == 0, result.output

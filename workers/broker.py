@@ -1,0 +1,60 @@
+"""Building the message broker from the deployment's ``[broker] url``.
+
+``""`` gives dramatiq's in-process ``StubBroker`` (the embedded default: worker threads in the same
+process); ``redis://`` / ``rediss://`` / ``unix://`` give a ``RedisBroker`` shared by any number of
+``synchub worker`` processes. Messages only say "there is work": the database holds the truth, so
+a broker that loses its messages (a Redis restart without AOF) costs latency, never data.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dramatiq
+from dramatiq.brokers.stub import StubBroker
+from dramatiq.rate_limits import RateLimiterBackend
+from dramatiq.rate_limits.backends import RedisBackend, StubBackend
+
+from core.errors import ConfigError
+
+NAMESPACE = "synchub"
+
+
+def make_broker(
+    url: str = "",
+    *,
+    namespace: str = NAMESPACE,
+    heartbeat_timeout_ms: int | None = None,
+    maintenance_chance: int | None = None,
+) -> dramatiq.Broker:
+    """A broker for ``url`` and make it dramatiq's global broker.
+
+    ``heartbeat_timeout_ms`` and ``maintenance_chance`` (per million commands) decide how soon the
+    messages of a dead worker are requeued by Redis; dramatiq's defaults (60 s, 1/1000) are fine in
+    production, where the store's sweep is the real safety net, and far too slow for tests.
+    """
+    broker: dramatiq.Broker
+    if not url:
+        broker = StubBroker()
+    elif url.startswith(("redis://", "rediss://", "unix://")):
+        from dramatiq.brokers.redis import RedisBroker
+
+        options: dict[str, Any] = {}
+        if heartbeat_timeout_ms is not None:
+            options["heartbeat_timeout"] = heartbeat_timeout_ms
+        if maintenance_chance is not None:
+            options["maintenance_chance"] = maintenance_chance
+        broker = RedisBroker(url=url, namespace=namespace, **options)  # type: ignore[no-untyped-call]
+    else:
+        raise ConfigError(f"unsupported broker url {url!r}: use '' (in-process) or redis://host:port/db")
+    dramatiq.set_broker(broker)
+    return broker
+
+
+def rate_limit_backend(broker: dramatiq.Broker) -> RateLimiterBackend:
+    """Where rate-limit counters live: Redis when the broker is Redis (shared by every process)."""
+    client = getattr(broker, "client", None)
+    if client is not None:
+        backend: RateLimiterBackend = RedisBackend(client=client)
+        return backend
+    return StubBackend()  # type: ignore[no-untyped-call]

@@ -1,0 +1,76 @@
+"""The worker commands of ``synchub``: ``worker``, ``scheduler``, ``run`` and ``replay``.
+
+They join the core CLI here, not in ``core/cli.py``, because core never imports workers; the
+``synchub`` script points at ``workers.cli:main``. Until config loading lands, the deployment comes
+from the runtime factory named by ``SYNCHUB_RUNTIME`` (``"package.module:function"``).
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime
+from typing import Annotated
+
+import typer
+
+from core.cli import app, out
+from core.sync.replay import open_dead_letters, replay
+from workers import run
+from workers.runtime import current
+
+BROKER_HELP = "broker URL: empty for in-process, or redis://… (default: env SYNCHUB_BROKER_URL)"
+
+
+@app.command("worker")
+def worker_command(
+    threads: Annotated[int, typer.Option(help="worker threads in this process")] = 4,
+    broker: Annotated[str | None, typer.Option(help=BROKER_HELP)] = None,
+) -> None:
+    """Run worker threads until SIGTERM; then finish the batch in hand and exit."""
+    run.serve(broker, threads=threads)
+
+
+@app.command("scheduler")
+def scheduler_command(
+    broker: Annotated[str | None, typer.Option(help=BROKER_HELP)] = None,
+    sweep_every: Annotated[float, typer.Option(help="seconds between sweeps of pending work")] = 10.0,
+) -> None:
+    """Send polls and sweeps while leader (a Redis lock); any number may run, one sends."""
+    run.serve_scheduler(broker, sweep_every=sweep_every)
+
+
+@app.command("run")
+def run_command(
+    threads: Annotated[int, typer.Option(help="worker threads")] = 4,
+    broker: Annotated[str | None, typer.Option(help=BROKER_HELP)] = None,
+    sweep_every: Annotated[float, typer.Option(help="seconds between sweeps of pending work")] = 10.0,
+) -> None:
+    """Workers and the scheduler in one process (in-process broker unless one is given)."""
+    run.serve(broker, threads=threads, scheduler=True, sweep_every=sweep_every)
+
+
+@app.command("replay")
+def replay_command(
+    ids: Annotated[list[int] | None, typer.Argument(help="dead-letter ids; default: every open one")] = None,
+    system: Annotated[str | None, typer.Option(help="only dead letters of this system")] = None,
+    since: Annotated[datetime | None, typer.Option(help="only dead letters created at or after this time")] = None,
+) -> None:
+    """Put dead letters back on their way; the next flush (or sweep) writes them."""
+    runtime = current()
+    chosen = open_dead_letters(runtime.pipeline, system=system, since=since, ids=ids or None)
+    results = replay(runtime.pipeline, chosen)
+    for r in results:
+        out.print(f"{r.dead_letter_id}  {r.system}  {r.outcome}")
+    out.print(f"{len(results)} dead letter(s) replayed")
+    if os.environ.get(run.ENV_BROKER):
+        from workers.actors import declare, request_flushes
+        from workers.broker import make_broker
+
+        broker = make_broker(os.environ[run.ENV_BROKER])
+        declare(broker)
+        request_flushes(runtime)
+        broker.close()
+
+
+def main() -> None:
+    app()

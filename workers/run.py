@@ -1,0 +1,114 @@
+"""Running worker processes: the in-process default and ``python -m workers worker`` on Redis.
+
+Shutdown without loss: on SIGTERM (or SIGINT) the runtime's ``stopping`` flag makes every flush
+loop stop after the batch in hand, dramatiq's worker waits for the running messages to return (so
+their results are recorded in the store and their messages acked), and messages not started stay
+in Redis for another worker. Whatever a harder death leaves behind is found again by the sweep.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+from dataclasses import dataclass
+from types import FrameType
+
+import dramatiq
+
+from workers.actors import Actors, declare
+from workers.broker import make_broker
+from workers.runtime import Runtime, current
+
+ENV_BROKER = "SYNCHUB_BROKER_URL"
+
+
+@dataclass
+class Running:
+    """Workers started in this process; ``stop()`` is the graceful shutdown."""
+
+    broker: dramatiq.Broker
+    actors: Actors
+    worker: dramatiq.Worker
+    runtime: Runtime
+
+    def stop(self, timeout_ms: int = 600_000) -> None:
+        self.runtime.stopping.set()
+        self.worker.stop(timeout=timeout_ms)
+        self.broker.close()
+
+
+def start(
+    broker_url: str | None = None,
+    *,
+    threads: int = 4,
+    heartbeat_timeout_ms: int | None = None,
+    maintenance_chance: int | None = None,
+) -> Running:
+    """Build the broker (env ``SYNCHUB_BROKER_URL``; empty: in-process), declare the actors, start
+    ``threads`` worker threads. The runtime must be installed, or ``SYNCHUB_RUNTIME`` name its factory."""
+    url = broker_url if broker_url is not None else os.environ.get(ENV_BROKER, "")
+    broker = make_broker(
+        url,
+        heartbeat_timeout_ms=heartbeat_timeout_ms or _env_int("SYNCHUB_HEARTBEAT_TIMEOUT_MS"),
+        maintenance_chance=maintenance_chance or _env_int("SYNCHUB_MAINTENANCE_CHANCE"),
+    )
+    actors = declare(broker)
+    runtime = current()
+    worker = dramatiq.Worker(broker, worker_threads=threads, worker_timeout=100)
+    worker.start()
+    return Running(broker, actors, worker, runtime)
+
+
+def serve(
+    broker_url: str | None = None, *, threads: int = 4, scheduler: bool = False, sweep_every: float = 10.0
+) -> None:
+    """Run workers (and the scheduler, when asked: ``synchub run``) until SIGTERM/SIGINT, then
+    finish the batches in hand and exit."""
+    from workers.scheduler import Scheduler
+
+    stop = _stop_on_signals()
+    running = start(broker_url, threads=threads)
+    ticker = None
+    if scheduler:
+        ticker = threading.Thread(
+            target=Scheduler(running.runtime, running.actors, sweep_every=sweep_every).run, args=(stop,), daemon=True
+        )
+        ticker.start()
+    print(f"synchub worker ready pid={os.getpid()}", flush=True)
+    stop.wait()
+    if ticker is not None:
+        ticker.join(10)
+    running.stop()
+    running.runtime.close()
+
+
+def serve_scheduler(broker_url: str | None = None, *, sweep_every: float = 10.0) -> None:
+    """Run a scheduler until SIGTERM/SIGINT (leader-elected: any number may run)."""
+    from workers.scheduler import Scheduler
+
+    stop = _stop_on_signals()
+    url = broker_url if broker_url is not None else os.environ.get(ENV_BROKER, "")
+    broker = make_broker(url)
+    actors = declare(broker)
+    runtime = current()
+    print(f"synchub scheduler ready pid={os.getpid()}", flush=True)
+    Scheduler(runtime, actors, sweep_every=sweep_every).run(stop)
+    broker.close()
+    runtime.close()
+
+
+def _stop_on_signals() -> threading.Event:
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    return stop
+
+
+def _env_int(name: str) -> int | None:
+    value = os.environ.get(name)
+    return int(value) if value else None

@@ -1,0 +1,93 @@
+"""The process-global runtime the actors work with: one Pipeline (store + systems) and its knobs.
+
+Whoever starts workers installs it first: tests build it from their own deployment
+(``install(Runtime(pipeline))``); ``synchub worker`` / ``python -m workers`` call the factory named
+by ``SYNCHUB_RUNTIME`` (``"package.module:function"``, returning a ``Runtime``) until config loading
+exists. Actors never build their own pipeline: one per process, shared by its worker threads.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from core.connector import RateLimit
+from core.errors import ConfigError
+from core.sync.pipeline import Pipeline
+
+ENV_FACTORY = "SYNCHUB_RUNTIME"
+
+
+@dataclass
+class Runtime:
+    """What the actors need. ``rate_limits`` overrides a connector's declared ``rate_limit`` per system."""
+
+    pipeline: Pipeline
+    flush_window: float = 0.05
+    """Seconds a new outbox row may wait for others to fill its batch before a flush is sent."""
+    sweep_after: float = 30.0
+    """Inbox rows pending longer than this are re-enqueued by the sweep (their message was lost)."""
+    max_batches_per_message: int = 20
+    """A flush message writes at most this many batches, then hands over to a fresh message."""
+    poll_every: dict[tuple[str, str], float] = field(default_factory=dict)
+    """(system, entity) → seconds between polls, for the scheduler; default ``default_poll_every``."""
+    default_poll_every: float = 300.0
+    rate_limits: dict[str, RateLimit] = field(default_factory=dict)
+    stopping: threading.Event = field(default_factory=threading.Event)
+    """Set on SIGTERM: flush loops finish the batch in hand and stop taking new ones."""
+
+    def rate_limit(self, system: str) -> RateLimit:
+        if system in self.rate_limits:
+            return self.rate_limits[system]
+        connector = self.pipeline.systems.get(system).connector
+        return connector.rate_limit if connector is not None else RateLimit(calls=10, per_seconds=1.0)
+
+    def close(self) -> None:
+        for system in self.pipeline.systems.all():
+            if system.connector is not None:
+                system.connector.close()
+        self.pipeline.store.close()
+
+
+_current: Runtime | None = None
+_lock = threading.Lock()
+
+
+def install(runtime: Runtime | None) -> None:
+    """Make ``runtime`` the one the actors of this process use (None: uninstall)."""
+    global _current
+    with _lock:
+        _current = runtime
+
+
+def load_factory(spec: str) -> Callable[[], Runtime]:
+    """Import ``"module:function"``."""
+    module_name, sep, attr = spec.partition(":")
+    if not sep or not module_name or not attr:
+        raise ConfigError(f"{ENV_FACTORY} must look like 'package.module:function', not {spec!r}")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ConfigError(f"cannot import the runtime factory module {module_name!r}: {exc}") from exc
+    factory = getattr(module, attr, None)
+    if not callable(factory):
+        raise ConfigError(f"{spec!r}: {attr!r} is not a function of {module_name}")
+    return factory  # type: ignore[no-any-return]
+
+
+def current() -> Runtime:
+    """The installed runtime; built from ``SYNCHUB_RUNTIME`` on first use when none was installed."""
+    global _current
+    with _lock:
+        if _current is None:
+            spec = os.environ.get(ENV_FACTORY)
+            if not spec:
+                raise ConfigError(f"no runtime installed and {ENV_FACTORY} is not set")
+            runtime = load_factory(spec)()
+            if not isinstance(runtime, Runtime):
+                raise ConfigError(f"{spec!r} returned {type(runtime).__name__}, not a Runtime")
+            _current = runtime
+        return _current
