@@ -652,7 +652,7 @@ class Pipeline:
                 .where(outbox.c.system == system, outbox.c.status == "inflight", outbox.c.next_attempt_at > now)
                 .scalar_subquery()
             )
-            rows = conn.execute(
+            query = (
                 select(outbox)
                 .where(
                     outbox.c.system == system,
@@ -664,7 +664,12 @@ class Pipeline:
                 )
                 .order_by(outbox.c.id)
                 .limit(limit)
-            ).fetchall()
+            )
+            if self.store.dialect == "postgresql":
+                # concurrent flushers of one system each take different rows instead of the same ones
+                # (SQLite needs nothing: BEGIN IMMEDIATE makes this transaction the only writer)
+                query = query.with_for_update(skip_locked=True)
+            rows = conn.execute(query).fetchall()
             picked: list[Any] = []
             seen: set[str] = set()
             for row in rows:

@@ -103,3 +103,17 @@ def test_the_same_new_record_ingested_twice_at_once_is_created_once(store):
     assert d.golden_count() == 1
     with store.begin() as conn:
         assert conn.execute(select(func.count()).select_from(xref)).scalar() == 1
+
+
+def test_concurrent_claims_take_different_rows(store):
+    # Given 30 queued writes to the CRM
+    d = deployment(store)
+    for i in range(30):
+        d.pipeline.ingest("shop", "customer", {"id": f"s{i}", "email": f"c{i}@example.pl"})
+    claimed: list[list[int]] = []
+    # When four flushers claim at the same moment
+    run_all([lambda: claimed.append([r.id for r in d.pipeline.claim("crm", 10)]) for _ in range(4)])
+    ids = [i for batch in claimed for i in batch]
+    # Then no row is handed to two of them, and all 30 are handed out at most once
+    assert len(ids) == len(set(ids))
+    assert len(ids) == 30
