@@ -97,16 +97,14 @@ class CompiledEntity:
 
     def to_canonical(self, record: Mapping[str, Any], resolver: Resolver | None = None) -> dict[str, Any]:
         """Native record → partial canonical record; RecordMappingError lists every failed field."""
-        assert self._in is not None
-        out, errors = self._in(record, resolver)
-        if errors:
-            raise RecordMappingError(errors, out)
-        return out
+        return self._strict("in", record, resolver)
 
     def to_native(self, record: Mapping[str, Any], resolver: Resolver | None = None) -> dict[str, Any]:
         """Canonical record → native record for this system; RecordMappingError on failures."""
-        assert self._out is not None
-        out, errors = self._out(record, resolver)
+        return self._strict("out", record, resolver)
+
+    def _strict(self, direction: str, record: Mapping[str, Any], resolver: Resolver | None) -> dict[str, Any]:
+        out, errors = self.map(record, direction, resolver)
         if errors:
             raise RecordMappingError(errors, out)
         return out
