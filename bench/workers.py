@@ -96,13 +96,72 @@ def main() -> None:
     parser.add_argument("--procs", type=int, nargs="+", default=[1, 2, 4])
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--latency", type=float, default=0.02)
+    parser.add_argument("--write-docs", action="store_true", help="also update docs/benchmarks.md")
     args = parser.parse_args()
-    print(f"# {platform.python_version()} on {platform.machine()}, {os.cpu_count()} CPUs; ", end="")
-    print(f"{args.changes} changes, {args.threads} threads/process, target latency {args.latency * 1000:.0f} ms")
-    print(f"{'procs':>5} {'seconds':>8} {'changes/s':>10} {'calls':>6} {'records':>8}")
+    from sandbox.http_target import HttpTargetConnector
+
+    batch = HttpTargetConnector.batch_size
+    concurrency = HttpTargetConnector.rate_limit.concurrency
+    head = (
+        f"{platform.python_version()} on {platform.machine()}, {os.cpu_count()} CPUs; {args.changes} changes, "
+        f"{args.threads} threads/process, target latency {args.latency * 1000:.0f} ms, batch {batch}, "
+        f"{concurrency} concurrent calls allowed"
+    )
+    print("# " + head)
+    print(f"{'procs':>5} {'seconds':>8} {'changes/s':>10} {'calls':>6} {'calls/1k':>9} {'bound/s':>8} {'records':>8}")
+    rows = []
     for procs in args.procs:
         r = run_once(args.changes, procs, args.threads, args.latency)
-        print(f"{procs:>5} {r['seconds']:>8.2f} {r['per_second']:>10.0f} {r['calls']:>6.0f} {r['written']:>8.0f}")
+        # what latency and batching allow: every allowed concurrent call carries a full batch
+        bound = min(procs * args.threads, concurrency) * batch / args.latency
+        per_1k = r["calls"] * 1000 / args.changes
+        rows.append((procs, r, per_1k, bound))
+        print(
+            f"{procs:>5} {r['seconds']:>8.2f} {r['per_second']:>10.0f} {r['calls']:>6.0f} {per_1k:>9.1f} "
+            f"{bound:>8.0f} {r['written']:>8.0f}"
+        )
+    if args.write_docs:
+        _write_docs(head, rows, args)
+
+
+def _write_docs(head: str, rows: list[tuple[int, dict[str, float], float, float]], args: argparse.Namespace) -> None:
+    path = ROOT / "docs" / "benchmarks.md"
+    text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
+    marker = "## Workers on Redis"
+    lines = [
+        marker,
+        "",
+        f"Command: `uv run python bench/workers.py --changes {args.changes} --write-docs` — "
+        f"{datetime.now(UTC):%Y-%m-%d}; {head}.",
+        "",
+        "Changes land in the inbox (SQLite state store); `python -m workers worker` processes on a real",
+        "`redis-server` ingest them and flush the outbox in batches to the HTTP target",
+        "(`sandbox/http_target.py`), which answers each call after the given latency. The bound is what",
+        "latency and batching allow the writes alone: concurrent calls × batch ÷ latency.",
+        "",
+        "| worker processes | seconds | changes/s | API calls | calls per 1,000 changes | write bound (changes/s) |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for procs, r, per_1k, bound in rows:
+        lines.append(
+            f"| {procs} | {r['seconds']:.2f} | {r['per_second']:.0f} | {r['calls']:.0f} | {per_1k:.1f} | {bound:,.0f} |"
+        )
+    lines += [
+        "",
+        "More processes do not help here: the writes are far below their bound, and the time goes into",
+        "ingesting the inbox, one transaction per change, against one SQLite file (one writer at a time),",
+        "on a 2-core machine the processes share. See *Sync pipeline* above for the per-change cost and",
+        "what would cut it (set-based ingestion of a page of changes; PostgreSQL for parallel writers).",
+        "",
+    ]
+    section = "\n".join(lines)
+    if marker in text:
+        start = text.index(marker)
+        end = text.find("\n## ", start + 1)
+        text = text[:start] + section + ("\n" + text[end + 1 :] if end != -1 else "")
+    else:
+        text = text.rstrip("\n") + "\n\n" + section
+    path.write_text(text, encoding="utf-8")
 
 
 if __name__ == "__main__":

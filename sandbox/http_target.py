@@ -37,6 +37,8 @@ class TargetState:
     throttle_left: int = 0
     retry_after: float = 1.0
     reject: Rule | None = None
+    hold_replies: bool = False  # apply each batch, then keep the caller waiting for its answer
+    held: int = 0  # batches applied whose answer is being held back
     ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -88,6 +90,12 @@ class HttpTarget:
             self.state.throttle_left = calls
             self.state.retry_after = retry_after
 
+    def hold_replies(self, on: bool) -> None:
+        """While on, each batch is applied and its answer held back: a caller killed now has written
+        records it never heard about — the exact middle of a batch."""
+        with self.state.lock:
+            self.state.hold_replies = on
+
     def live(self, entity: str) -> dict[str, dict[str, Any]]:
         with self.state.lock:
             return {cid: dict(r) for cid, r in self.state.records.get(entity, {}).items()}
@@ -121,7 +129,12 @@ class HttpTarget:
                 nid = existing["id"] if existing else str(next(s.ids))
                 table[cid] = {**(existing or {}), **{k: v for k, v in payload.items() if k != "id"}, "id": nid}
                 results.append({"id": nid})
-            return 200, {}, {"results": results}
+            hold = s.hold_replies
+            if hold:
+                s.held += 1
+        while hold and self.state.hold_replies:  # the batch is applied; the caller has no answer yet
+            time.sleep(0.01)
+        return 200, {}, {"results": results}
 
 
 class HttpTargetConnector(Connector):

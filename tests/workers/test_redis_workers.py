@@ -146,8 +146,16 @@ def test_kill_9_of_a_worker_mid_run_loses_nothing(cluster: Cluster):
     while len(cluster.target.state.writes) < 40 and time.monotonic() < deadline:
         time.sleep(0.01)
     assert not cluster.settled()
-    # When it is killed with no chance to clean up, and another worker starts
+    # and, at this moment, a batch the target applied but whose answer the worker has not read
+    cluster.target.hold_replies(True)
+    held_at = cluster.target.state.held
+    deadline = time.monotonic() + 30
+    while cluster.target.state.held == held_at and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert cluster.target.state.held > held_at, "no batch was caught in flight"
+    # When it is killed in the middle of that batch, with no chance to clean up, and another worker starts
     first.kill9()
+    cluster.target.hold_replies(False)
     cluster.worker()
     # Then every change is applied, once in effect, the second versions last
     cluster.wait_settled()
