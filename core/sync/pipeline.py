@@ -230,6 +230,8 @@ class RetryPolicy:
     max_attempts: int = 8
     base_delay: float = 1.0
     max_delay: float = 300.0
+    max_age: float | None = 24 * 3600.0
+    """Seconds a write may keep failing transiently before it is dead-lettered; None: no limit."""
 
     def delay(self, attempts: int, hint: float | None) -> float:
         if hint is not None:
@@ -800,7 +802,9 @@ class Pipeline:
         """Retry later (transient) or dead-letter (permanent / out of attempts). Returns 1 if dead."""
         now = self.clock()
         attempts = int(row.attempts) + 1
-        if isinstance(error, TransientError) and attempts < self.retry.max_attempts:
+        age = (now - row.created_at).total_seconds()
+        too_old = self.retry.max_age is not None and age > self.retry.max_age
+        if isinstance(error, TransientError) and attempts < self.retry.max_attempts and not too_old:
             delay = self.retry.delay(attempts, error.retry_after)
             conn.execute(
                 update(outbox)

@@ -254,3 +254,20 @@ def test_a_record_that_fails_its_mapping_is_dead_lettered_with_the_field(store):
     assert dead.stage == "ingest" and dead.error_kind == "RecordMappingError"
     assert dead.details["errors"][0]["field"] == "emails[0]"
     assert dead.payload["firstName"] == "Kuba"
+
+
+def test_a_write_failing_transiently_past_its_max_age_is_dead_lettered(store):
+    d = deployment(store)
+    d.pipeline.retry.max_age = 3600
+    d.shop.system.put("customer", {"firstName": "Iga", "email": "iga@example.pl"})
+    d.pipeline.poll("shop", "customer")
+    with store.begin() as conn:
+        cid = conn.execute(select(outbox.c.canonical_id).distinct()).scalar_one()
+    d.crm.fail[cid] = [TransientError("503", retry_after=10) for _ in range(3)]
+    d.pipeline.drain()  # first failure: retried later
+    d.clock.advance(3601)
+    d.pipeline.drain()  # second failure, an hour after the change: given up, kept for replay
+    with store.begin() as conn:
+        dead = only(conn.execute(select(dead_letters)).fetchall())
+    assert dead.stage == "outbox" and dead.attempts == 2 and "503" in dead.error
+    assert d.crm.system.live("customer") == {}
