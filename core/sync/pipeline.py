@@ -509,6 +509,7 @@ class Pipeline:
         trace_id: str,
         now: datetime,
         only: System | None = None,
+        hold_spokes: bool = False,
     ) -> int:
         """Queue a write to every subscribed system whose mapped values differ from its base.
 
@@ -541,7 +542,8 @@ class Pipeline:
                     if target.is_hub:  # the CRM has these values already: what waited for it may go
                         conn.execute(_RELEASE_HELD, {"i": existing.id, "now": now})
                 continue
-            hold = hub_row if (hub_holds and not target.is_hub and origin is not None and not origin.is_hub) else None
+            spoke_change = hold_spokes or (origin is not None and not origin.is_hub)
+            hold = hub_row if (hub_holds and not target.is_hub and spoke_change) else None
             try:
                 payload = target.entity(entity).to_native(data, _XrefResolver(conn, target.name))
             except RecordMappingError as exc:
@@ -878,6 +880,53 @@ class Pipeline:
         )
         # No write-back to the spoke the change came from: it keeps what its user typed, its sync base
         # says so (no loop of re-rejections), and the dead letter holds the change for a replay.
+
+    def replay_refused(self, conn: Connection, row: Any) -> int:
+        """Re-apply a change the CRM refused (once someone fixed the cause) and send it again.
+
+        Only fields still holding the value they were reverted to are re-applied — a newer change
+        since then wins. The spokes wait for the CRM again, exactly as the first time. Returns the
+        number of outbox rows queued.
+        """
+        now = self.clock()
+        current = conn.execute(_GOLDEN_GET, {"c": row.canonical_id}).first()
+        if current is None or not row.revert:
+            return 0
+        data = _deep_copy(dict(current.data))
+        revert: dict[str, Any] = {}
+        history: list[dict[str, Any]] = []
+        for unit, value in row.data.items():
+            path = parse_path(unit)
+            now_value = get_path(data, path)
+            if _jsonable(now_value) != row.revert.get(unit) or now_value == value:
+                continue
+            revert[unit] = _jsonable(now_value)
+            set_path(data, path, value)
+            history.append(
+                {
+                    "entity": row.entity,
+                    "canonical_id": row.canonical_id,
+                    "field": unit,
+                    "value": value,
+                    "source_system": self.systems.hub.name,
+                    "source_ts": now,
+                    "rule": "replay",
+                    "trace_id": row.trace_id,
+                    "at": now,
+                }
+            )
+        if not revert:
+            return 0
+        done = conn.execute(
+            _GOLDEN_CAS,
+            {"c": row.canonical_id, "v": current.version, "v2": current.version + 1, "data": data, "now": now},
+        )
+        if done.rowcount != 1:
+            raise TransientError("the record changed while its refused change was replayed; replay again")
+        conn.execute(insert(field_history), history)
+        return self._fan_out(
+            conn, row.entity, row.canonical_id, data, None, revert, row.trace_id, now, hold_spokes=True
+        )
 
     # --- polling and the inbox -------------------------------------------------------------------
 

@@ -5,10 +5,12 @@
   golden values, so the old payload must not be sent after it (it would undo a newer change);
 * an ``ingest`` dead letter ingests its native record again (the mapping may have been fixed).
 
-Not replayable here (left open, answered ``unsupported``): a change the CRM refused, whose values
-the pipeline has already reverted in the golden record — re-sending the old payload would be undone
-by the catch-up write of the reverted values; it needs the pipeline to re-apply the refused values
-first. And ``fanout`` dead letters (a mapping error on the way out), which need a fresh fan-out.
+* a change the CRM refused, whose values the pipeline had reverted in the golden record, is
+  re-applied (``Pipeline.replay_refused``: fields changed since keep their newer values) and sent
+  again, the spokes waiting for the CRM as the first time.
+
+Not replayable here (left open, answered ``unsupported``): ``fanout`` dead letters (a mapping error
+on the way out), which need a fresh fan-out once the mapping is fixed.
 
 Replaying twice is harmless: a dead letter that is not ``open`` is left alone.
 """
@@ -101,7 +103,13 @@ def _requeue_outbox(pipeline: Pipeline, conn: Connection, outbox_id: int) -> Rep
     if newer is not None:
         return "superseded"
     if dead.system == pipeline.systems.hub.name and dead.revert:
-        return "unsupported"  # the master refused it and the golden record was reverted
+        # the master refused it and the golden record was reverted: re-apply, then send again
+        if pipeline.replay_refused(conn, dead) == 0:
+            return "superseded"  # every refused value was changed since: nothing left to replay
+        conn.execute(
+            update(outbox).where(outbox.c.id == dead.id).values(status="replayed", updated_at=pipeline.clock())
+        )
+        return "requeued"
     now = pipeline.clock()
     conn.execute(
         update(outbox)

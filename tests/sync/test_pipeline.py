@@ -271,3 +271,27 @@ def test_a_write_failing_transiently_past_its_max_age_is_dead_lettered(store):
         dead = only(conn.execute(select(dead_letters)).fetchall())
     assert dead.stage == "outbox" and dead.attempts == 2 and "503" in dead.error
     assert d.crm.system.live("customer") == {}
+
+
+def test_a_refused_change_replayed_after_the_fix_reaches_the_crm_then_the_spokes(store):
+    from core.sync.replay import replay
+
+    # Given a POS customer the CRM refused, so the shop never saw it
+    d = deployment(store)
+    pos_id = d.pos.system.put("customer", {"name": "Zofia", "phone": "603 111 222", "card": "LOY-1"})
+    d.pipeline.ingest("pos", "customer", d.pos.system.get("customer", pos_id))
+    with store.begin() as conn:
+        cid = conn.execute(select(outbox.c.canonical_id).distinct()).scalar_one()
+    d.crm.fail[cid] = [RecordRejected("Phone: invalid for this country", code="FIELD_CUSTOM_VALIDATION_EXCEPTION")]
+    d.pipeline.drain()
+    assert d.shop.system.live("customer") == {}
+    # When the CRM's rule is fixed and the dead letter replayed
+    with store.begin() as conn:
+        dead_id = conn.execute(select(dead_letters.c.id)).scalar_one()
+    (result,) = replay(d.pipeline, [dead_id])
+    d.pipeline.drain()
+    # Then the CRM has the customer, and so has the shop (released after the CRM accepted it)
+    assert result.outcome == "requeued"
+    assert only(d.crm.system.live("customer").values())["phone"] == "+48603111222"
+    assert only(d.shop.system.live("customer").values())["phone"] == "+48603111222"
+    assert d.golden(cid)["phones"] == ["+48603111222"]

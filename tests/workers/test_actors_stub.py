@@ -159,23 +159,29 @@ def test_replay_requeues_a_dead_letter_and_it_is_written(rig: Rig):
     assert len(rig.d.shop.writes) == 1
 
 
-def test_a_change_the_crm_refused_is_not_replayed_as_a_stale_payload(rig: Rig):
+def test_a_change_the_crm_refused_is_replayed_once_the_cause_is_fixed(rig: Rig):
     # Given a shop change the CRM refused (the golden record was reverted to the CRM's values)
     rig.d.pipeline.process_inbox(ids=[rig.accept(1)])
     (row,) = rig.outbox_rows()
     rig.d.crm.fail[row.canonical_id] = [RecordRejected("validation rule", code="FIELD_CUSTOM_VALIDATION")]
     rig.actors.flush.send("crm")
     rig.settle()
+    assert rig.d.crm.writes == []
     with rig.d.pipeline.store.begin() as conn:
         (dl_id,) = conn.execute(select(dead_letters.c.id)).scalars()
-    # When it is replayed
+    # When the CRM admin has fixed the rule (nothing fails any more) and the letter is replayed
     rig.actors.replay.send([dl_id])
     rig.settle()
-    # Then it stays open (the pipeline must re-apply the refused values first; see core/sync/replay.py)
+    # Then the refused values are applied again and reach the CRM, once
     with rig.d.pipeline.store.begin() as conn:
         (dl,) = conn.execute(select(dead_letters)).fetchall()
-    assert dl.status == "open"
-    assert rig.d.crm.writes == []
+    assert (dl.status, dl.reason) == ("replayed", "requeued")
+    assert list(rig.crm_by_email()) == ["ann1@example.pl"]
+    assert len(rig.d.crm.writes) == 1
+    # and replaying it again does nothing more
+    rig.actors.replay.send([dl_id])
+    rig.settle()
+    assert len(rig.d.crm.writes) == 1
 
 
 def test_the_sweep_finds_work_whose_message_was_lost(rig: Rig):
