@@ -69,10 +69,6 @@ def resolve(entity: str, path: Path) -> tuple[Any, PathProblem | None]:
     return _unwrap(current), None
 
 
-def field_names(entity: str) -> list[str]:
-    return sorted(ENTITIES[entity].model_fields)
-
-
 def compact(value: Any) -> Any:
     """Drop null placeholders from lists: ``phones: [null, "+48…"]`` → ``["+48…"]``.
 

@@ -1105,9 +1105,6 @@ class Pipeline:
         row = conn.execute(_XREF_BY_CANONICAL, {"e": entity, "s": system, "c": cid}).first()
         return None if row is None else str(row[0])
 
-    def _base(self, conn: Connection, entity: str, cid: str, system: str) -> dict[str, Any]:
-        return self._base_and_ts(conn, entity, cid, system)[0]
-
     def _base_and_ts(self, conn: Connection, entity: str, cid: str, system: str) -> tuple[dict[str, Any], Any]:
         row = conn.execute(_BASE_GET, {"e": entity, "c": cid, "s": system}).first()
         return (dict(row.data), row.source_ts) if row is not None else ({}, None)
