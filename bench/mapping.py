@@ -38,7 +38,6 @@ import json
 import os
 import platform
 import pstats
-import re
 import statistics
 import sys
 import time
@@ -58,6 +57,7 @@ import yaml  # noqa: E402
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
+from bench._docs import replace_section  # noqa: E402
 from mappings.compiler import CompiledEntity  # noqa: E402
 from mappings.loader import load_mapping  # noqa: E402
 from mappings.registry import Context  # noqa: E402
@@ -625,16 +625,8 @@ def render_section(rows: list[dict[str, Any]], ratios: list[dict[str, Any]], inf
 
 def write_docs(section: str) -> None:
     """Replace the "## Mapping engine" section of docs/benchmarks.md, keeping every other section."""
-    if DOCS_FILE.exists():
-        text = DOCS_FILE.read_text(encoding="utf-8")
-    else:
-        text = "# Benchmarks\n\nMeasured figures and the commands that produced them.\n"
-    pattern = re.compile(rf"^{re.escape(SECTION)}[ \t]*\n.*?(?=^## |\Z)", re.S | re.M)
-    if pattern.search(text):
-        text = pattern.sub(lambda _: section + "\n", text, count=1).rstrip("\n") + "\n"
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    DOCS_FILE.write_text(text, encoding="utf-8")
+    assert section.startswith(SECTION)
+    replace_section(section)
 
 
 def profile(fn: Callable[[], Any], n: int) -> str:

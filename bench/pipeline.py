@@ -33,6 +33,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench._docs import replace_section  # noqa: E402
 from connectors.memory import MemoryConnector  # noqa: E402
 from core.store.db import Store  # noqa: E402
 from core.sync.pipeline import Pipeline  # noqa: E402
@@ -139,8 +140,6 @@ def machine() -> str:
 
 
 def write_docs(results: dict[str, dict[str, Any]], command: str) -> None:
-    path = ROOT / "docs" / "benchmarks.md"
-    text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
     lines = [
         "## Sync pipeline (in-process)",
         "",
@@ -159,15 +158,7 @@ def write_docs(results: dict[str, dict[str, Any]], command: str) -> None:
             f"{r['edits_per_s']:,} | {r['crm_write_calls']:,} | {r['peak_rss_mb']} MB |"
         )
     lines.append("")
-    section = "\n".join(lines)
-    marker = "## Sync pipeline (in-process)"
-    if marker in text:
-        start = text.index(marker)
-        end = text.find("\n## ", start + 1)
-        text = text[:start] + section + ("\n" + text[end + 1 :] if end != -1 else "")
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    path.write_text(text, encoding="utf-8")
+    replace_section("\n".join(lines))
 
 
 def main() -> None:

@@ -26,6 +26,7 @@ sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import func, select  # noqa: E402
 
+from bench._docs import replace_section  # noqa: E402
 from core.store.schema import inbox, outbox  # noqa: E402
 from sandbox.http_target import HttpTarget  # noqa: E402
 from tests.workers.conftest import RedisServer, WorkerProcess  # noqa: E402
@@ -125,11 +126,8 @@ def main() -> None:
 
 
 def _write_docs(head: str, rows: list[tuple[int, dict[str, float], float, float]], args: argparse.Namespace) -> None:
-    path = ROOT / "docs" / "benchmarks.md"
-    text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
-    marker = "## Workers on Redis"
     lines = [
-        marker,
+        "## Workers on Redis",
         "",
         f"Command: `uv run python bench/workers.py --changes {args.changes} --write-docs` — "
         f"{datetime.now(UTC):%Y-%m-%d}; {head}.",
@@ -154,14 +152,7 @@ def _write_docs(head: str, rows: list[tuple[int, dict[str, float], float, float]
         "what would cut it (set-based ingestion of a page of changes; PostgreSQL for parallel writers).",
         "",
     ]
-    section = "\n".join(lines)
-    if marker in text:
-        start = text.index(marker)
-        end = text.find("\n## ", start + 1)
-        text = text[:start] + section + ("\n" + text[end + 1 :] if end != -1 else "")
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    path.write_text(text, encoding="utf-8")
+    replace_section("\n".join(lines))
 
 
 if __name__ == "__main__":
