@@ -95,6 +95,19 @@ class RateLimit:
     concurrency: int = 4
 
 
+def secret(settings: Mapping[str, Any], key: str) -> str | None:
+    """A secret setting's plain value, for the one place that sends it (an auth header, a login).
+
+    Config hands connectors secrets as ``pydantic.SecretStr`` (resolved from ``env:``/``file:``),
+    so they print as ``**********`` everywhere else; tests may pass a plain ``str``.
+    """
+    value = settings.get(key)
+    if value is None:
+        return None
+    getter = getattr(value, "get_secret_value", None)
+    return str(getter()) if callable(getter) else str(value)
+
+
 class Connector(ABC):
     """Base of every connector. Subclasses set ``kind`` and implement the abstract methods."""
 
