@@ -13,6 +13,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from core.config import ENV_CONFIG, ConfigFileError, load_config
 from mappings.canonical import validation_problems
 from mappings.errors import FieldError, LoadIssue
 from mappings.loader import check_file, shipped_mappings
@@ -20,9 +21,11 @@ from mappings.paths import MISSING, format_path, get_path
 from mappings.spec import MappingSpec, MappingTestSpec
 from mappings.testfile import companion_test_file, run_test_file, to_jsonable
 
-app = typer.Typer(help="synchub: keep a CRM and every system around it in step.", no_args_is_help=True)
+app = typer.Typer(no_args_is_help=True)
 mappings_app = typer.Typer(help="Check, test and preview mapping files.", no_args_is_help=True)
 app.add_typer(mappings_app, name="mappings")
+config_app = typer.Typer(help="Check a deployment config file.", no_args_is_help=True)
+app.add_typer(config_app, name="config")
 
 FILES_HELP = "mapping or .test.yaml files; default: every shipped mapping and its test file"
 out = Console(highlight=False)
@@ -225,11 +228,80 @@ def mappings_docs(
     out.print(f"wrote {output}")
 
 
-STORE_HELP = "state store URL (env SYNCHUB_STORE_URL; default sqlite:///synchub.db)"
+STORE_HELP = "state store URL (default: env SYNCHUB_STORE_URL, else the config file's [state].url)"
 
 
 def _store_url(store: str | None) -> str:
-    return store or os.environ.get("SYNCHUB_STORE_URL") or "sqlite:///synchub.db"
+    if store or os.environ.get("SYNCHUB_STORE_URL"):
+        return store or os.environ["SYNCHUB_STORE_URL"]
+    config_file = os.environ.get(ENV_CONFIG) or ("config.toml" if os.path.exists("config.toml") else None)
+    if config_file:
+        return load_config(config_file).state.url
+    return "sqlite:///synchub.db"
+
+
+@app.callback()
+def _global_options(
+    config: Annotated[
+        Path | None,
+        typer.Option("--config", "-c", help=f"deployment config file (default: env {ENV_CONFIG}, else ./config.toml)"),
+    ] = None,
+) -> None:
+    """synchub: keep a CRM and every system around it in step."""
+    if config is not None:
+        os.environ[ENV_CONFIG] = str(config)
+
+
+@config_app.command("check")
+def config_check(
+    file: Annotated[
+        Path | None, typer.Argument(help="config file (default: --config, env SYNCHUB_CONFIG, ./config.toml)")
+    ] = None,
+    connect: Annotated[
+        bool, typer.Option("--connect", help="also try each system's credentials with one cheap call")
+    ] = False,
+) -> None:
+    """Validate a config file and every mapping it names; every problem with file:line."""
+    from core.deployment import build_connector, check_deployment
+
+    path = file or Path(os.environ.get(ENV_CONFIG) or "config.toml")
+    try:
+        config = load_config(path)
+    except ConfigFileError as exc:
+        for issue in exc.issues:
+            err.print(f"[bold]{issue.file}:{issue.line or '?'}[/]: [red]{issue.key}[/] {issue.message}", soft_wrap=True)
+        raise typer.Exit(1) from None
+    checked = check_deployment(config)
+    for problem in checked.problems:
+        err.print(f"[bold]{problem.system}[/]: [red]{problem.message}[/]", soft_wrap=True)
+    if checked.problems:
+        raise typer.Exit(1)
+    table = Table(title=f"{path}: {len(config.systems())} systems")
+    for col in ("system", "kind", "mapping", "entities", "connection"):
+        table.add_column(col, overflow="fold")
+    failed = 0
+    for name, settings in config.systems().items():
+        flows = settings.entities or dict.fromkeys(checked.mappings[name].entities, "both")
+        status = "not tried"
+        if connect:
+            try:
+                connector = build_connector(name, settings)
+                try:
+                    connector.check()
+                finally:
+                    connector.close()
+                status = "[green]ok[/]"
+            except Exception as exc:  # report every system, then fail
+                failed += 1
+                status = f"[red]{type(exc).__name__}: {exc}[/]"
+        role = " (hub)" if name == config.hub_name else ""
+        table.add_row(
+            name + role, settings.kind, str(settings.mapping), ", ".join(f"{e}:{f}" for e, f in flows.items()), status
+        )
+    out.print(table)
+    if failed:
+        raise typer.Exit(1)
+    out.print("config ok")
 
 
 @app.command("trace")

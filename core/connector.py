@@ -137,6 +137,12 @@ class Connector(ABC):
         """Read the given records now (reconciliation, replays). Optional."""
         raise NotImplementedError
 
+    def check(self) -> None:
+        """Prove the credentials and settings work with one cheap call (``synchub config check
+        --connect``); raise ConfigError naming what is wrong. The default reads one record."""
+        if self.entities:
+            self.read_changes(self.entities[0], None, limit=1)
+
     def close(self) -> None:  # noqa: B027 - optional hook, deliberately a no-op by default
         """Release connections. The default has none."""
 

@@ -1,9 +1,10 @@
 """The process-global runtime the actors work with: one Pipeline (store + systems) and its knobs.
 
 Whoever starts workers installs it first: tests build it from their own deployment
-(``install(Runtime(pipeline))``); ``synchub worker`` / ``python -m workers`` call the factory named
-by ``SYNCHUB_RUNTIME`` (``"package.module:function"``, returning a ``Runtime``) until config loading
-exists. Actors never build their own pipeline: one per process, shared by its worker threads.
+(``install(Runtime(pipeline))``); ``synchub worker`` / ``python -m workers`` build it from the
+config file (``--config``, ``SYNCHUB_CONFIG`` or ``./config.toml``), or from a factory named by
+``SYNCHUB_RUNTIME`` (``"package.module:function"``, returning a ``Runtime``) for deployments built
+in Python. Actors never build their own pipeline: one per process, shared by its worker threads.
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from core.config import ENV_CONFIG, Config, load_config
 from core.connector import RateLimit
+from core.deployment import build_pipeline
 from core.errors import ConfigError
 from core.sync.pipeline import Pipeline
 
@@ -79,15 +82,49 @@ def load_factory(spec: str) -> Callable[[], Runtime]:
 
 
 def current() -> Runtime:
-    """The installed runtime; built from ``SYNCHUB_RUNTIME`` on first use when none was installed."""
+    """The installed runtime; built on first use when none was installed, from the config file named
+    by ``SYNCHUB_CONFIG`` (or ``./config.toml`` when it exists), else the factory named by
+    ``SYNCHUB_RUNTIME``."""
     global _current
     with _lock:
         if _current is None:
             spec = os.environ.get(ENV_FACTORY)
+            config_file = os.environ.get(ENV_CONFIG) or ("config.toml" if os.path.exists("config.toml") else None)
+            if config_file and not spec:
+                _current = runtime_from_config(load_config(config_file))
+                return _current
             if not spec:
-                raise ConfigError(f"no runtime installed and {ENV_FACTORY} is not set")
+                raise ConfigError(
+                    f"no deployment: pass --config FILE, set {ENV_CONFIG}, or create ./config.toml "
+                    f"(or name a runtime factory in {ENV_FACTORY})"
+                )
             runtime = load_factory(spec)()
             if not isinstance(runtime, Runtime):
                 raise ConfigError(f"{spec!r} returned {type(runtime).__name__}, not a Runtime")
             _current = runtime
         return _current
+
+
+def runtime_from_config(config: Config) -> Runtime:
+    """The runtime a config file describes: its pipeline, batching window, polls and rate limits."""
+    pipeline = build_pipeline(config)
+    poll_every: dict[tuple[str, str], float] = {}
+    rate_limits: dict[str, RateLimit] = {}
+    for name, settings in config.systems().items():
+        system = pipeline.systems.get(name)
+        if settings.poll_every is not None:
+            for entity in system.flows:
+                if system.reads(entity):
+                    poll_every[(name, entity)] = settings.poll_every
+        if settings.rate_limit is not None:
+            r = settings.rate_limit
+            rate_limits[name] = RateLimit(calls=r.calls, per_seconds=r.per_seconds, concurrency=r.concurrency)
+    w = config.workers
+    return Runtime(
+        pipeline,
+        flush_window=w.flush_window,
+        sweep_after=w.sweep_after,
+        poll_every=poll_every,
+        default_poll_every=w.default_poll_every,
+        rate_limits=rate_limits,
+    )

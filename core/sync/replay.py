@@ -7,10 +7,11 @@
 
 * a change the CRM refused, whose values the pipeline had reverted in the golden record, is
   re-applied (``Pipeline.replay_refused``: fields changed since keep their newer values) and sent
-  again, the spokes waiting for the CRM as the first time.
-
-Not replayable here (left open, answered ``unsupported``): ``fanout`` dead letters (a mapping error
-on the way out), which need a fresh fan-out once the mapping is fixed.
+  again, the spokes waiting for the CRM as the first time;
+* a ``fanout`` dead letter (the golden record could not be mapped for one system, e.g. a value
+  table lacked an entry) fans the record's *current* golden values out to that system again, with
+  the mapping as loaded now: fix the mapping, restart, replay. If it still fails, the dead letter
+  stays open (``failed``) and nothing else is recorded.
 
 Replaying twice is harmless: a dead letter that is not ``open`` is left alone.
 """
@@ -20,14 +21,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, func, select, update
 
-from core.store.schema import dead_letters, outbox
+from core.store.schema import dead_letters, golden, outbox
 from core.sync.pipeline import Pipeline
 
-ReplayOutcome = Literal["requeued", "ingested", "superseded", "unsupported", "not_open"]
+ReplayOutcome = Literal["requeued", "ingested", "refanned", "superseded", "failed", "unsupported", "not_open"]
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,11 @@ def replay(pipeline: Pipeline, ids: Iterable[int]) -> list[Replayed]:
             elif row.stage == "ingest" and isinstance(row.payload, dict):
                 pipeline.ingest(row.system, row.entity, row.payload, trace_id=row.trace_id, conn=conn)
                 outcome = "ingested"
+            elif row.stage == "fanout" and row.canonical_id is not None:
+                outcome = _refan(pipeline, conn, row)
+                if outcome == "failed":
+                    done.append(Replayed(dl_id, row.system, outcome))
+                    continue
             else:
                 done.append(Replayed(dl_id, row.system, "unsupported"))
                 continue
@@ -117,3 +123,28 @@ def _requeue_outbox(pipeline: Pipeline, conn: Connection, outbox_id: int) -> Rep
         .values(status="pending", attempts=0, error=None, next_attempt_at=now, updated_at=now)
     )
     return "requeued"
+
+
+def _refan(pipeline: Pipeline, conn: Connection, row: Any) -> ReplayOutcome:
+    """Map the record's current golden values for the dead letter's system and queue the write."""
+    record = conn.execute(
+        select(golden.c.data, golden.c.state).where(golden.c.id == row.canonical_id, golden.c.entity == row.entity)
+    ).first()
+    if record is None or record.state != "active":
+        return "superseded"  # erased or merged away since: nothing to send
+    target = pipeline.systems.get(row.system)
+    last = conn.execute(select(func.max(dead_letters.c.id))).scalar() or 0
+    attempt = conn.begin_nested()
+    pipeline._fan_out(  # the replay is the pipeline's own second chance
+        conn, row.entity, row.canonical_id, dict(record.data), None, {}, row.trace_id, pipeline.clock(), only=target
+    )
+    again = conn.execute(
+        select(dead_letters.c.id).where(
+            dead_letters.c.id > last, dead_letters.c.stage == "fanout", dead_letters.c.system == row.system
+        )
+    ).first()
+    if again is not None:
+        attempt.rollback()
+        return "failed"
+    attempt.commit()
+    return "refanned"
