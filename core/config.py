@@ -93,6 +93,8 @@ class SystemSettings(BaseModel):
     their table key (``[spokes.shop_pl]`` → ``shop_pl``)."""
     entities: dict[str, Flow] = Field(default_factory=dict)
     poll_every: Duration | None = None
+    reconcile_every: Duration | None = None
+    """A full comparison with the hub (``synchub reconcile``) this often; none by default."""
     batch_size: int | None = Field(None, ge=1)
     rate_limit: RateLimitSettings | None = None
 

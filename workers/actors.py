@@ -31,6 +31,7 @@ from sqlalchemy import case, func, select
 
 from core.errors import TransientError
 from core.store.schema import inbox, outbox
+from core.sync import reconcile as reconciling
 from core.sync import replay as replaying
 from workers.broker import rate_limit_backend
 from workers.runtime import Runtime, current
@@ -54,6 +55,7 @@ class Actors:
     flush: dramatiq.Actor[..., None]
     sweep: dramatiq.Actor[..., None]
     replay: dramatiq.Actor[..., None]
+    reconcile: dramatiq.Actor[..., None]
 
 
 _actors: Actors | None = None
@@ -84,6 +86,7 @@ def declare(broker: dramatiq.Broker, *, max_retries: int | None = None) -> Actor
         make(flush),
         make(sweep),
         make(replay),
+        make(reconcile),
     )
     return _actors
 
@@ -165,6 +168,24 @@ def replay(dead_letter_ids: list[int]) -> None:
     """Replay dead letters (re-queue their outbox rows, re-ingest their records), then flush."""
     rt = current()
     replaying.replay(rt.pipeline, dead_letter_ids)
+    request_flushes(rt)
+
+
+def reconcile(system: str, entity: str) -> None:
+    """Compare ``system``'s ``entity`` with the hub and repair drift (scheduled by ``reconcile_every``)."""
+    rt = current()
+    report = reconciling.reconcile(rt.pipeline, system, entity)
+    log.info(
+        "reconcile.done",
+        system=system,
+        entity=entity,
+        scanned=report.scanned,
+        new=report.new,
+        drifted=report.drifted,
+        behind=report.behind,
+        missing=report.missing,
+        dead=report.dead,
+    )
     request_flushes(rt)
 
 

@@ -72,5 +72,49 @@ def replay_command(
         broker.close()
 
 
+@app.command("reconcile")
+def reconcile_command(
+    system: Annotated[str, typer.Argument(help="system name, e.g. shop_pl or crm")],
+    entity: Annotated[str, typer.Argument(help="canonical entity, e.g. customer")],
+    recreate_missing: Annotated[
+        bool, typer.Option(help="write again records the hub links to the system but it no longer has")
+    ] = False,
+    dry_run: Annotated[bool, typer.Option(help="report what would be repaired; change nothing")] = False,
+) -> None:
+    """Compare a system with the hub record by record and repair drift (missed webhooks, manual edits)."""
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    from core.sync.reconcile import reconcile
+
+    runtime = current()
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=out) as bar:
+        task = bar.add_task(f"reading {system} {entity}", total=None)
+        report = reconcile(
+            runtime.pipeline,
+            system,
+            entity,
+            recreate_missing=recreate_missing,
+            dry_run=dry_run,
+            progress=lambda n: bar.update(task, description=f"reading {system} {entity}: {n} records"),
+        )
+    verb = "would repair" if dry_run else "repaired"
+    out.print(
+        f"{report.scanned} records of {system} {entity}: {report.in_step} in step; {verb}: "
+        f"{report.new} new, {report.drifted} drifted, {report.behind} behind, {report.recreated} recreated; "
+        f"{report.missing} missing, {report.dead} dead-lettered, {report.unlinked} unlinked"
+    )
+    for outcome, ids in sorted(report.examples.items()):
+        if outcome != "in_step":
+            out.print(f"  {outcome}: {', '.join(ids)}")
+    if not dry_run and report.repaired and os.environ.get(run.ENV_BROKER):
+        from workers.actors import declare, request_flushes
+        from workers.broker import make_broker
+
+        broker = make_broker(os.environ[run.ENV_BROKER])
+        declare(broker)
+        request_flushes(runtime)
+        broker.close()
+
+
 def main() -> None:
     app()

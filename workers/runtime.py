@@ -38,6 +38,8 @@ class Runtime:
     poll_every: dict[tuple[str, str], float] = field(default_factory=dict)
     """(system, entity) → seconds between polls, for the scheduler; default ``default_poll_every``."""
     default_poll_every: float = 300.0
+    reconcile_every: dict[tuple[str, str], float] = field(default_factory=dict)
+    """(system, entity) → seconds between full reconciliations (none unless configured)."""
     rate_limits: dict[str, RateLimit] = field(default_factory=dict)
     stopping: threading.Event = field(default_factory=threading.Event)
     """Set on SIGTERM: flush loops finish the batch in hand and stop taking new ones."""
@@ -110,12 +112,16 @@ def runtime_from_config(config: Config) -> Runtime:
     pipeline = build_pipeline(config)
     poll_every: dict[tuple[str, str], float] = {}
     rate_limits: dict[str, RateLimit] = {}
+    reconcile_every: dict[tuple[str, str], float] = {}
     for name, settings in config.systems().items():
         system = pipeline.systems.get(name)
         if settings.poll_every is not None:
             for entity in system.flows:
                 if system.reads(entity):
                     poll_every[(name, entity)] = settings.poll_every
+        if settings.reconcile_every is not None:
+            for entity in system.flows:
+                reconcile_every[(name, entity)] = settings.reconcile_every
         if settings.rate_limit is not None:
             r = settings.rate_limit
             rate_limits[name] = RateLimit(calls=r.calls, per_seconds=r.per_seconds, concurrency=r.concurrency)
@@ -127,4 +133,5 @@ def runtime_from_config(config: Config) -> Runtime:
         poll_every=poll_every,
         default_poll_every=w.default_poll_every,
         rate_limits=rate_limits,
+        reconcile_every=reconcile_every,
     )

@@ -125,6 +125,14 @@ class Scheduler:
                 every = self.runtime.poll_every.get((system, entity), self.runtime.default_poll_every)
                 self.next_at[(system, entity)] = now + every
                 sent.append(f"poll {system} {entity}")
+        for (system, entity), every in self.runtime.reconcile_every.items():
+            key = (system, f"reconcile:{entity}")
+            if key not in self.next_at:
+                self.next_at[key] = now + every  # the first reconcile after one interval, not at start
+            elif now >= self.next_at[key]:
+                self.actors.reconcile.send(system, entity)
+                self.next_at[key] = now + every
+                sent.append(f"reconcile {system} {entity}")
         if now >= self.next_at.get(("", "sweep"), 0.0):
             self.actors.sweep.send()
             self.next_at[("", "sweep")] = now + self.sweep_every

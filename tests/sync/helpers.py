@@ -50,6 +50,19 @@ class Deployment:
         with self.pipeline.store.begin() as conn:
             return dict(conn.execute(select(golden.c.data).where(golden.c.id == cid)).scalar_one())
 
+    def only_cid(self, entity: str = "customer") -> str:
+        with self.pipeline.store.begin() as conn:
+            return str(conn.execute(select(golden.c.id).where(golden.c.entity == entity)).scalar_one())
+
+    def xrefs_by_native(self, system: str, native_id: str) -> str:
+        """The canonical id a system's native id is linked to."""
+        with self.pipeline.store.begin() as conn:
+            return str(
+                conn.execute(
+                    select(xref.c.canonical_id).where(xref.c.system == system, xref.c.native_id == native_id)
+                ).scalar_one()
+            )
+
     def xrefs(self, cid: str) -> dict[str, str]:
         with self.pipeline.store.begin() as conn:
             rows = conn.execute(select(xref.c.system, xref.c.native_id).where(xref.c.canonical_id == cid)).fetchall()

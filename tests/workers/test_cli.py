@@ -48,7 +48,24 @@ def test_replay_of_another_system_touches_nothing(d: Deployment):
     assert result.exit_code == 0 and "0 dead letter(s) replayed" in result.output
 
 
-@pytest.mark.parametrize("command", ["worker", "scheduler", "run", "replay"])
+def test_reconcile_reports_and_repairs_drift(d: Deployment):
+    # Given a shop customer in step with the CRM, then edited in place where no change is announced
+    nid = d.shop.system.put("customer", {"firstName": "Iga", "lastName": "Sowa", "email": "iga@example.pl"})
+    d.pipeline.drain()
+    d.shop.system.table("customer")[nid].data["lastName"] = "Sowa-Nowak"
+    # When a dry run, then a real run, of `synchub reconcile shop customer`
+    dry = CliRunner().invoke(app, ["reconcile", "shop", "customer", "--dry-run"])
+    real = CliRunner().invoke(app, ["reconcile", "shop", "customer"])
+    # Then both name the drifted record; only the real run repairs it
+    assert dry.exit_code == 0, dry.output
+    assert "would repair: 0 new, 1 drifted" in dry.output and f"drifted: {nid}" in dry.output
+    assert real.exit_code == 0, real.output
+    assert "repaired: 0 new, 1 drifted" in real.output
+    d.pipeline.drain()
+    assert [r["last_name"] for r in d.crm.system.live("customer").values()] == ["Sowa-Nowak"]
+
+
+@pytest.mark.parametrize("command", ["worker", "scheduler", "run", "replay", "reconcile"])
 def test_the_worker_commands_are_there(command: str):
     result = CliRunner().invoke(app, [command, "--help"])
     assert result.exit_code == 0, result.output

@@ -43,6 +43,17 @@ def test_polls_each_readable_entity_at_its_interval_and_sweeps(sqlite_store):
     assert scheduler.tick() == []
 
 
+def test_reconciliations_run_at_their_interval_not_at_start(sqlite_store):
+    runtime = Runtime(deployment(sqlite_store).pipeline, reconcile_every={("shop", "customer"): 3600.0})
+    clock = Clock()
+    scheduler = Scheduler(runtime, declare(make_broker("")), LocalLock(), sweep_every=10.0, clock=clock)
+    assert not any(s.startswith("reconcile") for s in scheduler.tick())
+    clock.now += 1800
+    assert not any(s.startswith("reconcile") for s in scheduler.tick())
+    clock.now += 1801
+    assert "reconcile shop customer" in scheduler.tick()
+
+
 def test_one_leader_among_schedulers_and_a_takeover_when_it_goes(redis_server: RedisServer, sqlite_store):
     # Given two schedulers sharing one Redis
     runtime = Runtime(deployment(sqlite_store).pipeline)
