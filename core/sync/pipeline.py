@@ -18,6 +18,7 @@ The three classic failures of bidirectional sync are handled here by constructio
 from __future__ import annotations
 
 import hashlib
+import random
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -233,10 +234,15 @@ class RetryPolicy:
     max_age: float | None = 24 * 3600.0
     """Seconds a write may keep failing transiently before it is dead-lettered; None: no limit."""
 
+    jitter: float = 0.25
+    """Each back-off is stretched by up to this share at random, so records (and processes) that
+    failed together do not all retry in the same instant."""
+
     def delay(self, attempts: int, hint: float | None) -> float:
         if hint is not None:
-            return max(hint, 0.0)
-        return float(min(self.max_delay, self.base_delay * (2 ** max(attempts - 1, 0))))
+            return max(hint, 0.0)  # the system said when: no earlier, and no later than needed
+        backoff = min(self.max_delay, self.base_delay * (2 ** max(attempts - 1, 0)))
+        return float(min(self.max_delay, backoff * (1.0 + random.uniform(0.0, self.jitter))))
 
 
 class Pipeline:

@@ -295,3 +295,14 @@ def test_a_refused_change_replayed_after_the_fix_reaches_the_crm_then_the_spokes
     assert only(d.crm.system.live("customer").values())["phone"] == "+48603111222"
     assert only(d.shop.system.live("customer").values())["phone"] == "+48603111222"
     assert d.golden(cid)["phones"] == ["+48603111222"]
+
+
+def test_back_off_grows_with_jitter_and_a_systems_hint_wins():
+    from core.sync.pipeline import RetryPolicy
+
+    policy = RetryPolicy(base_delay=1.0, max_delay=60.0, jitter=0.25)
+    delays = [policy.delay(3, None) for _ in range(200)]
+    assert all(4.0 <= d <= 5.0 for d in delays)  # 1 s × 2² stretched by at most a quarter
+    assert len({round(d, 6) for d in delays}) > 100  # spread out, not one instant
+    assert policy.delay(30, None) == 60.0  # capped
+    assert policy.delay(3, 17.5) == 17.5  # Retry-After is obeyed exactly
