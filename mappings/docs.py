@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import sys
+import unicodedata
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -42,12 +43,17 @@ A missing or `null` value skips every transform except those marked *accepts nul
 """
 
 
+def _visible(text: str) -> str:
+    """JSON text with invisible characters (zero-width, BOM, direction marks) spelt as escapes."""
+    return "".join(f"\\u{ord(c):04x}" if unicodedata.category(c) in ("Cf", "Cc") else c for c in text)
+
+
 def _literal(value: Any) -> str:
     """A Python literal, as a mapping file's ``transform:`` string would spell it."""
     if value is None or isinstance(value, bool):
         return repr(value)
     if isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False)
+        return _visible(json.dumps(value, ensure_ascii=False))
     if isinstance(value, list):
         return "[" + ", ".join(_literal(v) for v in value) + "]"
     if isinstance(value, tuple):
@@ -64,7 +70,7 @@ def _value(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False)
+        return _visible(json.dumps(value, ensure_ascii=False))
     if isinstance(value, Decimal):
         return f'Decimal("{value}")'
     if isinstance(value, datetime):

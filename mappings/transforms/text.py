@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import re
+import unicodedata
 import uuid
 from datetime import date
 from decimal import Decimal
@@ -257,6 +258,7 @@ _EMAIL = re.compile(rf"(?={_LOCAL}@)[^@]{{1,64}}@(?:{_LABEL}\.)+{_TLD}")
         Ex("  Anna.Nowak@Example.PL ", "anna.nowak@example.pl"),
         Ex("jan+sklep@sub.domena.com.pl", "jan+sklep@sub.domena.com.pl"),
         Ex("Kasia@Żółw.pl", "kasia@żółw.pl", note="internationalised domains are kept in Unicode"),
+        Ex("ann\u200b@example.pl\ufeff", "ann@example.pl", note="invisible characters (zero-width, BOM) are removed"),
         Fails("not-an-email"),
         Fails("jan@localhost", note="no dot in the domain"),
         Fails("jan kowalski@example.pl"),
@@ -277,10 +279,14 @@ def email(value: Any) -> str:
     a domain of dot-separated labels ending in a top-level domain of 2+ letters (or ``xn--``);
     at most 254 characters. Unicode (internationalised) addresses are accepted and kept as
     written, not converted to punycode. Whether the mailbox exists is not checked.
+
+    Invisible format characters (zero-width spaces and joiners, byte-order marks, direction
+    marks) are removed first: they arrive by copy and paste, are never part of a real address,
+    and would otherwise make ``ann@x.pl`` with a zero-width space a second identity beside it.
     """
     if not isinstance(value, str):
         raise type_error(value, "text")
-    text = value.strip().lower()
+    text = "".join(c for c in value if unicodedata.category(c) != "Cf").strip().lower()
     if len(text) > 254 or _EMAIL.fullmatch(text) is None:
         raise TransformError("not a valid email address")
     return text
