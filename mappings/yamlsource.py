@@ -60,7 +60,14 @@ class YamlSyntaxError(ValueError):
 
 def load_yaml(text: str, file: str) -> SourceDoc:
     """Parse one YAML document, keeping marks; raise YamlSyntaxError with a position."""
-    loader = yaml.SafeLoader(text)
+    try:
+        loader = yaml.SafeLoader(text)
+    except yaml.reader.ReaderError as exc:  # a control character: PyYAML refuses before parsing
+        line = text.count("\n", 0, exc.position) + 1
+        column = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1
+        raise YamlSyntaxError(
+            f"YAML syntax: character {exc.character:#06x} is not allowed in YAML", Mark(line, column)
+        ) from None
     try:
         node = loader.get_single_node()
         if node is None:
