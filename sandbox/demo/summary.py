@@ -1,0 +1,121 @@
+"""The demo's closing summary, counted from the state store — never from the demo's own tally, so
+the story it tells is what synchub actually recorded."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy import func, select
+
+from core.store.db import Store
+from core.store.schema import conflicts, dead_letters, golden, inbox, outbox, xref
+
+
+@dataclass
+class Summary:
+    customers: int = 0
+    cross_channel: int = 0
+    """Golden customers joined from two or more systems other than the hub."""
+    customer_links: dict[str, int] = field(default_factory=dict)
+    """System → customers it holds a record of."""
+    orders_by_channel: dict[str, int] = field(default_factory=dict)
+    shipments: int = 0
+    shipments_by_status: dict[str, int] = field(default_factory=dict)
+    touchpoints_by_channel: dict[str, int] = field(default_factory=dict)
+    complaints: int = 0
+    returns: int = 0
+    conflicts_by_rule: dict[str, int] = field(default_factory=dict)
+    dead_letters: dict[str, int] = field(default_factory=dict)
+    """Status (open / replayed / discarded) → count."""
+    pending_inbox: int = 0
+    pending_outbox: int = 0
+
+    @property
+    def lost(self) -> int:
+        """Changes neither applied nor kept as an open dead letter: must be 0 when the day is over."""
+        return self.pending_inbox + self.pending_outbox
+
+
+def summarise(store: Store, hub: str) -> Summary:
+    s = Summary()
+    with store.begin() as conn:
+        s.customers = int(
+            conn.execute(
+                select(func.count())
+                .select_from(golden)
+                .where(golden.c.entity == "customer", golden.c.state == "active")
+            ).scalar()
+            or 0
+        )
+        links = conn.execute(
+            select(xref.c.canonical_id, xref.c.system)
+            .join(golden, golden.c.id == xref.c.canonical_id)
+            .where(xref.c.entity == "customer", golden.c.state == "active")
+        ).fetchall()
+        per_customer: dict[str, set[str]] = {}
+        for cid, system in links:
+            per_customer.setdefault(cid, set()).add(system)
+        s.cross_channel = sum(1 for systems in per_customer.values() if len(systems - {hub}) >= 2)
+        s.customer_links = dict(Counter(system for systems in per_customer.values() for system in systems))
+        s.orders_by_channel = _count_by(conn, "order", "channel")
+        s.shipments_by_status = _count_by(conn, "shipment", "status")
+        s.shipments = sum(s.shipments_by_status.values())
+        s.touchpoints_by_channel = _count_by(conn, "touchpoint", "channel")
+        s.complaints = sum(_count_by(conn, "complaint", "status").values())
+        s.returns = sum(_count_by(conn, "return", "status").values())
+        s.conflicts_by_rule = {
+            str(rule): int(n)
+            for rule, n in conn.execute(select(conflicts.c.rule, func.count()).group_by(conflicts.c.rule)).fetchall()
+        }
+        s.dead_letters = {
+            str(status): int(n)
+            for status, n in conn.execute(
+                select(dead_letters.c.status, func.count()).group_by(dead_letters.c.status)
+            ).fetchall()
+        }
+        s.pending_inbox = int(
+            conn.execute(select(func.count()).select_from(inbox).where(inbox.c.status == "pending")).scalar() or 0
+        )
+        s.pending_outbox = int(
+            conn.execute(
+                select(func.count()).select_from(outbox).where(outbox.c.status.in_(("pending", "held", "inflight")))
+            ).scalar()
+            or 0
+        )
+    return s
+
+
+def _count_by(conn: Any, entity: str, key: str) -> dict[str, int]:
+    rows = conn.execute(select(golden.c.data).where(golden.c.entity == entity, golden.c.state == "active")).scalars()
+    return dict(Counter(str((data or {}).get(key) or "unknown") for data in rows))
+
+
+def render(summary: Summary, console: Console, *, trace_url: str | None = None) -> None:
+    """The narrated summary: what happened today, in the terms a retailer uses."""
+    table = Table(title="synchub — the day in numbers", show_header=False, title_justify="left")
+    table.add_column("what", style="bold")
+    table.add_column("count")
+    links = ", ".join(f"{k} {v}" for k, v in sorted(summary.customer_links.items()))
+    table.add_row("customers unified", f"{summary.customers} golden records ({links})")
+    table.add_row(
+        "cross-channel matches", f"{summary.cross_channel} people known in two or more channels, one record each"
+    )
+    table.add_row("orders by channel", _pairs(summary.orders_by_channel))
+    table.add_row("shipments created", f"{summary.shipments} ({_pairs(summary.shipments_by_status)})")
+    table.add_row("touchpoints", _pairs(summary.touchpoints_by_channel))
+    table.add_row("returns / complaints", f"{summary.returns} / {summary.complaints}")
+    table.add_row("conflicts by rule", _pairs(summary.conflicts_by_rule) or "none")
+    table.add_row("dead letters", _pairs(summary.dead_letters) or "none")
+    lost = summary.lost
+    table.add_row("lost", f"[green]{lost}[/]" if lost == 0 else f"[red]{lost}[/] (pending work left)")
+    console.print(table)
+    if trace_url:
+        console.print(f"One customer's whole story: [link={trace_url}]{trace_url}[/link]")
+
+
+def _pairs(counts: dict[str, int]) -> str:
+    return ", ".join(f"{k} {v}" for k, v in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
