@@ -180,6 +180,11 @@ def _ascii(text: str) -> str:
     return "".join(c for c in unicodedata.normalize("NFKD", text.replace("ł", "l").replace("Ł", "L")) if c.isascii())
 
 
+def _mobile(rnd: random.Random) -> str:
+    """A Polish mobile number as people write it: ``6xx xxx xxx`` (mobile ranges start 5, 6, 7, 8)."""
+    return f"{rnd.choice('5678')}{rnd.randint(0, 99):02d} {rnd.randint(0, 999):03d} {rnd.randint(0, 999):03d}"
+
+
 def retailer(people: int = 300, seed: int = 2026) -> Retailer:
     """``people`` customers over the shop, the POS and the CRM, with overlaps, and the product range."""
     rnd = random.Random(seed)
@@ -203,7 +208,7 @@ def retailer(people: int = 300, seed: int = 2026) -> Retailer:
             first_name=first,
             last_name=last,
             email=email,
-            phone_local=f"{rnd.choice('5678')}{rnd.randint(0, 99):02d} {rnd.randint(0, 999):03d} {rnd.randint(0, 999):03d}",
+            phone_local=_mobile(rnd),
             city=city,
             postal_code=f"{zip_prefix}{rnd.randint(1, 999):03d}",
             street=f"ul. {rnd.choice(STREETS)} {rnd.randint(1, 120)}",
