@@ -181,8 +181,9 @@ def _ascii(text: str) -> str:
 
 
 def _mobile(rnd: random.Random) -> str:
-    """A Polish mobile number as people write it: ``6xx xxx xxx`` (mobile ranges start 5, 6, 7, 8)."""
-    return f"{rnd.choice('5678')}{rnd.randint(0, 99):02d} {rnd.randint(0, 999):03d} {rnd.randint(0, 999):03d}"
+    """A Polish mobile number as people write it: ``601 234 567`` (a mobile operator's prefix)."""
+    prefix = rnd.choice(["50", "51", "53", "57", "60", "66", "69", "72", "73", "78", "79", "88"])
+    return f"{prefix}{rnd.randint(0, 9)} {rnd.randint(0, 999):03d} {rnd.randint(0, 999):03d}"
 
 
 def retailer(people: int = 300, seed: int = 2026) -> Retailer:
