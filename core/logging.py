@@ -111,6 +111,11 @@ def _scrub_text(text: str) -> str:
     return text
 
 
+def scrub(text: str) -> str:
+    """``text`` with every registered secret value replaced (for pages, error messages, …)."""
+    return _scrub_text(text)
+
+
 def _redact(value: Any) -> Any:
     if hasattr(value, "get_secret_value"):
         return REDACTED
