@@ -13,6 +13,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from core import cli_ops
 from mappings.canonical import validation_problems
 from mappings.errors import FieldError, LoadIssue
 from mappings.loader import check_file, shipped_mappings
@@ -23,6 +24,7 @@ from mappings.testfile import companion_test_file, run_test_file, to_jsonable
 app = typer.Typer(help="synchub: keep a CRM and every system around it in step.", no_args_is_help=True)
 mappings_app = typer.Typer(help="Check, test and preview mapping files.", no_args_is_help=True)
 app.add_typer(mappings_app, name="mappings")
+cli_ops.register(app)  # status, deadletters, conflicts, backfill
 
 FILES_HELP = "mapping or .test.yaml files; default: every shipped mapping and its test file"
 out = Console(highlight=False)
