@@ -46,7 +46,9 @@ class SignedShop(MemoryConnector):
             raise WebhookRejected("signature mismatch", status=401)
         try:
             data = json.loads(body)
-            return [InboundEvent(str(data["event_id"]), "customer", data.get("topic", "customers/update"), data["customer"])]
+            return [
+                InboundEvent(str(data["event_id"]), "customer", data.get("topic", "customers/update"), data["customer"])
+            ]
         except (ValueError, KeyError, TypeError):
             raise WebhookRejected("not a customer webhook", status=400) from None
 

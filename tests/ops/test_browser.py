@@ -118,7 +118,10 @@ def test_fix_a_failed_record_replay_it_and_watch_the_counters(live: Live, browse
     expect(work.get_by_role("status")).to_contain_text("edited and replayed: ingested")
     expect(work.get_by_test_id("dl-status")).to_have_text("replayed")
     assert wait_for(lambda: len(d.crm.system.live("customer")) == 2, 20)
-    assert sorted(c["email"] for c in d.crm.system.live("customer").values()) == ["ewa.lis@example.pl", "jan@example.pl"]
+    assert sorted(c["email"] for c in d.crm.system.live("customer").values()) == [
+        "ewa.lis@example.pl",
+        "jan@example.pl",
+    ]
     # and the overview left open in the first tab updates its counters by itself
     expect(overview.get_by_test_id("total-dead")).to_have_text("0", timeout=10_000)
     expect(shop_row.locator('[data-col="dead"]')).to_have_text("0")
@@ -147,7 +150,10 @@ def test_resolve_a_conflict_and_see_the_value_reach_the_systems(live: Live, brow
     page.goto(live.url + "/conflicts")
     conflict = page.locator("section.conflict").first
     expect(conflict).to_contain_text("note")
-    values = {conflict.get_by_test_id("golden-value").inner_text(), conflict.get_by_test_id("incoming-value").inner_text()}
+    values = {
+        conflict.get_by_test_id("golden-value").inner_text(),
+        conflict.get_by_test_id("incoming-value").inner_text(),
+    }
     assert values == {'"VIP, call first"', '"prefers lockers"'}
     # the operator types the agreed value and resolves
     conflict.get_by_label("value").fill("VIP, prefers lockers")

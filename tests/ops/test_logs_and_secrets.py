@@ -58,7 +58,9 @@ def test_no_secret_in_any_log_line_or_page_during_a_sync_with_failures(tmp_path:
             # Given webhooks: good ones, one for a customer the shop will refuse, one badly signed
             for i, email in enumerate(["ala@example.pl", f"bob@{BLOCKED_DOMAIN}", "no-at-sign"]):
                 body = webhook_body(f"ev-{i}", {"id": f"s{i}", "firstName": "N", "email": email})
-                assert client.post("/webhooks/shop", content=body, headers={"X-Signature": sign(body)}).status_code == 202
+                assert (
+                    client.post("/webhooks/shop", content=body, headers={"X-Signature": sign(body)}).status_code == 202
+                )
             bad = webhook_body("ev-x", {"id": "sx", "email": "x@example.pl"})
             assert client.post("/webhooks/shop", content=bad, headers={"X-Signature": "00"}).status_code == 401
             d.crm.system.put("customer", {"first_name": "Cy", "email": f"cy@{BLOCKED_DOMAIN}"})
@@ -107,7 +109,9 @@ def test_personal_data_is_masked_at_info_and_one_trace_id_follows_a_change(tmp_p
         body = webhook_body("ev-1", {"id": "s1", "firstName": "Zofia", "email": "zofia.nowak@example.pl"})
         with httpx.Client(base_url=server.url) as client:
             assert client.post("/webhooks/shop", content=body, headers={"X-Signature": sign(body)}).status_code == 202
-            structlog.get_logger("t").info("customer", email="zofia.nowak@example.pl", phone="+48600100200", name="Zofia")
+            structlog.get_logger("t").info(
+                "customer", email="zofia.nowak@example.pl", phone="+48600100200", name="Zofia"
+            )
             d.pipeline.drain()
             client.get("/trace", params={"entity": "customer", "q": "zofia.nowak@example.pl"})
     finally:

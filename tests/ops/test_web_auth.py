@@ -42,7 +42,7 @@ def failed_record(d) -> int:  # type: ignore[no-untyped-def]
 def test_the_dashboard_refuses_a_non_loopback_bind_without_credentials(sqlite_store):
     d = ops_deployment(sqlite_store)
     with pytest.raises(ConfigError, match="refusing to serve"):
-        ServerThread(create_app(d.pipeline), host="0.0.0.0")  # noqa: S104 - the point of the test
+        ServerThread(create_app(d.pipeline), host="0.0.0.0")
     with pytest.raises(ConfigError):
         check_bind("192.168.1.10", None)
     check_bind("10.0.0.5", Credentials.token(TOKEN))  # a credential makes it acceptable
@@ -53,7 +53,7 @@ def test_synchub_api_refuses_a_public_bind_without_credentials(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("SYNCHUB_API_")}
     env |= {"SYNCHUB_RUNTIME": "tests.ops.factory:runtime", "SYNCHUB_STORE_URL": f"sqlite:///{tmp_path / 's.db'}"}
     proc = subprocess.run(
-        [str(Path(sys.executable).parent / "synchub"), "api", "--host", "0.0.0.0", "--port", "0"],  # noqa: S104
+        [str(Path(sys.executable).parent / "synchub"), "api", "--host", "0.0.0.0", "--port", "0"],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -106,7 +106,9 @@ def test_with_a_credential_pages_need_a_login(sqlite_store):
         assert "wrong" in wrong.headers["location"]
         # an anonymous session cannot act either, even with its CSRF token
         assert client.post("/deadletters/replay", data={"ids": str(dl_id), "csrf": token}).status_code == 403
-        ok = client.post("/login", data={"csrf": token, "secret": TOKEN, "next": "/deadletters"}, follow_redirects=False)
+        ok = client.post(
+            "/login", data={"csrf": token, "secret": TOKEN, "next": "/deadletters"}, follow_redirects=False
+        )
         assert ok.status_code == 303 and ok.headers["location"] == "/deadletters"
         page = client.get("/deadletters")
         assert page.status_code == 200 and f"#{dl_id}" in page.text
@@ -138,7 +140,9 @@ def test_credentials_are_kept_hashed():
 def test_webhooks_answer_to_their_signature_only(sqlite_store):
     d = ops_deployment(sqlite_store)
     accepted: list[list[int]] = []
-    app = create_app(d.pipeline, credentials=Credentials.token(TOKEN), on_accepted=accepted.append, max_webhook_bytes=4096)
+    app = create_app(
+        d.pipeline, credentials=Credentials.token(TOKEN), on_accepted=accepted.append, max_webhook_bytes=4096
+    )
 
     def inbox_rows() -> int:
         with d.pipeline.store.begin() as conn:
