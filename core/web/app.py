@@ -157,8 +157,9 @@ def create_app(
         return HTMLResponse(page, status_code=code)
 
     def back(to: str, msg: str) -> RedirectResponse:
-        sep = "&" if "?" in to else "?"
-        return RedirectResponse(f"{to}{sep}{urlencode({'msg': msg})}", status_code=303)
+        parts = urlsplit(to)
+        query = [(k, v) for k, v in parse_qsl(parts.query) if k != "msg"] + [("msg", msg)]
+        return RedirectResponse(f"{_local(parts.path or '/')}?{urlencode(query)}", status_code=303)
 
     def worked() -> None:
         if on_work is not None:
