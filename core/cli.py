@@ -13,6 +13,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from core import cli_ops
 from core.config import ENV_CONFIG, ConfigFileError, load_config
 from mappings.canonical import validation_problems
 from mappings.errors import FieldError, LoadIssue
@@ -26,6 +27,7 @@ mappings_app = typer.Typer(help="Check, test and preview mapping files.", no_arg
 app.add_typer(mappings_app, name="mappings")
 config_app = typer.Typer(help="Check a deployment config file.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
+cli_ops.register(app)  # status, deadletters, conflicts, backfill
 
 FILES_HELP = "mapping or .test.yaml files; default: every shipped mapping and its test file"
 out = Console(highlight=False)

@@ -1,4 +1,4 @@
-"""The worker commands of ``synchub``: ``worker``, ``scheduler``, ``run`` and ``replay``.
+"""The worker commands of ``synchub``: ``worker``, ``scheduler``, ``run``, ``api`` and ``replay``.
 
 They join the core CLI here, not in ``core/cli.py``, because core never imports workers; the
 ``synchub`` script points at ``workers.cli:main``. Until config loading lands, the deployment comes
@@ -13,8 +13,10 @@ from typing import Annotated
 
 import typer
 
-from core.cli import app, out
+from core.cli import app, err, out
+from core.errors import ConfigError
 from core.sync.replay import open_dead_letters, replay
+from core.web.auth import check_bind
 from workers import run
 from workers.runtime import current
 
@@ -39,14 +41,46 @@ def scheduler_command(
     run.serve_scheduler(broker, sweep_every=sweep_every)
 
 
+HOST_HELP = "address to serve the dashboard and webhooks on; beyond 127.0.0.1 a credential is required"
+PORT_HELP = "port of the dashboard and webhooks (env SYNCHUB_API_PORT, else the config's [api].bind, else 8000)"
+
+
 @app.command("run")
 def run_command(
     threads: Annotated[int, typer.Option(help="worker threads")] = 4,
     broker: Annotated[str | None, typer.Option(help=BROKER_HELP)] = None,
     sweep_every: Annotated[float, typer.Option(help="seconds between sweeps of pending work")] = 10.0,
+    host: Annotated[str | None, typer.Option(help=HOST_HELP)] = None,
+    port: Annotated[int | None, typer.Option(help=PORT_HELP)] = None,
+    web: Annotated[bool, typer.Option(help="serve the dashboard and webhooks too")] = True,
 ) -> None:
-    """Workers and the scheduler in one process (in-process broker unless one is given)."""
-    run.serve(broker, threads=threads, scheduler=True, sweep_every=sweep_every)
+    """Workers, the scheduler and the web app in one process (in-process broker unless one is given)."""
+    try:
+        runtime = current()
+        address = run.web_address(host, port, runtime)
+        if web:
+            check_bind(address[0], run.credentials(runtime))
+    except ConfigError as exc:
+        err.print(f"[red]{exc}[/]")
+        raise typer.Exit(2) from None
+    run.serve(broker, threads=threads, scheduler=True, sweep_every=sweep_every, web=address if web else None)
+
+
+@app.command("api")
+def api_command(
+    broker: Annotated[str | None, typer.Option(help=BROKER_HELP)] = None,
+    host: Annotated[str | None, typer.Option(help=HOST_HELP)] = None,
+    port: Annotated[int | None, typer.Option(help=PORT_HELP)] = None,
+) -> None:
+    """The web app alone (webhooks, dashboard, /metrics, /healthz, /readyz); workers run elsewhere."""
+    try:
+        runtime = current()
+        address = run.web_address(host, port, runtime)
+        check_bind(address[0], run.credentials(runtime))
+    except ConfigError as exc:
+        err.print(f"[red]{exc}[/]")
+        raise typer.Exit(2) from None
+    run.serve_api(broker, host=address[0], port=address[1])
 
 
 @app.command("replay")

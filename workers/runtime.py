@@ -15,6 +15,8 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from pydantic import SecretStr
+
 from core.config import ENV_CONFIG, Config, load_config
 from core.connector import RateLimit
 from core.deployment import build_pipeline
@@ -41,6 +43,12 @@ class Runtime:
     reconcile_every: dict[tuple[str, str], float] = field(default_factory=dict)
     """(system, entity) → seconds between full reconciliations (none unless configured)."""
     rate_limits: dict[str, RateLimit] = field(default_factory=dict)
+    broker_url: str | None = None
+    """The config file's ``[broker].url``; the environment's ``SYNCHUB_BROKER_URL`` wins over it."""
+    api_bind: str | None = None
+    """The config file's ``[api].bind`` (``host:port``), used when the command names none."""
+    api_token: SecretStr | None = None
+    """The config file's ``[api].token``: required for the web app beyond localhost."""
     stopping: threading.Event = field(default_factory=threading.Event)
     """Set on SIGTERM: flush loops finish the batch in hand and stop taking new ones."""
 
@@ -134,4 +142,7 @@ def runtime_from_config(config: Config) -> Runtime:
         default_poll_every=w.default_poll_every,
         rate_limits=rate_limits,
         reconcile_every=reconcile_every,
+        broker_url=config.broker.url,
+        api_bind=config.api.bind,
+        api_token=config.api.token,
     )

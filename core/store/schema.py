@@ -17,6 +17,7 @@ acknowledged, every write to a system goes through ``outbox``, and the queue (Re
 ``merge_candidates`` two or more existing people matching one incoming record: never merged silently
 ``field_history``   every value a golden field took: source system, source time, rule, trace id
 ``tombstones``      hashed keys of erased people, so a later re-sync cannot resurrect them
+``audit_log``       what a person did by hand (replay, edit, discard, resolve, merge): who, when, why
 """
 
 from __future__ import annotations
@@ -269,4 +270,16 @@ tombstones = Table(
     Column("key_hash", String(64), nullable=False),
     Column("created_at", Ts, nullable=False),
     PrimaryKeyConstraint("entity", "key_hash", "kind", name="pk_tombstones"),
+)
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    _id(),
+    Column("at", Ts, nullable=False),
+    Column("actor", String(128), nullable=False),
+    Column("action", String(32), nullable=False),
+    Column("target", String(64), nullable=False),
+    Column("details", Json, nullable=True),
+    Index("ix_audit_log_target", "target"),
 )

@@ -759,6 +759,9 @@ class Pipeline:
                         assert res.error is not None
                         out.dead += self._record_failure(conn, system, row, res.error)
                         out.failed += 1
+            log.info(
+                "write", system=system.name, entity=entity, batch=len(group), trace_ids=[r.trace_id for r in group]
+            )
         return out
 
     def _record_success(
