@@ -128,7 +128,9 @@ class Org:
                 same = str(other.get(name) or "").lower() == str(value).lower()
                 if same and not other["IsDeleted"] and (existing is None or rid != existing["Id"]):
                     raise SaveError(
-                        "DUPLICATE_VALUE", f"duplicate value found: {name} duplicates value on record with id: {rid}", [name]
+                        "DUPLICATE_VALUE",
+                        f"duplicate value found: {name} duplicates value on record with id: {rid}",
+                        [name],
                     )
 
     def create(self, obj_name: str, values: dict[str, Any]) -> str:
@@ -170,9 +172,15 @@ class Org:
                 "INVALID_FIELD", f"Provided external ID field does not exist or is not accessible: {ext_field}"
             )
         with self.lock:
-            found = [r for r in self.table(obj_name).values() if not r["IsDeleted"] and _same(r.get(ext_field), ext_value)]
+            found = [
+                r for r in self.table(obj_name).values() if not r["IsDeleted"] and _same(r.get(ext_field), ext_value)
+            ]
             if len(found) > 1:
-                raise SaveError("DUPLICATE_EXTERNAL_ID", f"{ext_field}: more than one record found for external id field", status=300)
+                raise SaveError(
+                    "DUPLICATE_EXTERNAL_ID",
+                    f"{ext_field}: more than one record found for external id field",
+                    status=300,
+                )
             values = {**values, ext_field: ext_value}
             if found:
                 self.update(obj_name, found[0]["Id"], values)
@@ -210,7 +218,9 @@ class Org:
         obj = self._query_obj(q)
         with self.lock:
             rows = [
-                r for r in self.table(obj.name).values() if (include_deleted or not r["IsDeleted"]) and matches(q.where, r, obj.types())
+                r
+                for r in self.table(obj.name).values()
+                if (include_deleted or not r["IsDeleted"]) and matches(q.where, r, obj.types())
             ]
             rows = self._order_limit(q, obj, rows)
             if q.count:
@@ -250,7 +260,9 @@ class Org:
         return rows if q.limit is None else rows[: q.limit]
 
     def _shape(self, q: Query, obj: ObjectDef, record: dict[str, Any], include_deleted: bool) -> dict[str, Any]:
-        out: dict[str, Any] = {"attributes": {"type": obj.name, "url": f"/services/data/v{API_VERSION}/sobjects/{obj.name}/{record['Id']}"}}
+        out: dict[str, Any] = {
+            "attributes": {"type": obj.name, "url": f"/services/data/v{API_VERSION}/sobjects/{obj.name}/{record['Id']}"}
+        }
         out.update({name: record.get(name) for name in q.fields})
         for sub in q.subqueries:
             if sub.obj not in obj.children:
@@ -264,7 +276,9 @@ class Org:
             rows = [
                 r
                 for r in self.table(child_name).values()
-                if r.get(fk) == record["Id"] and (include_deleted or not r["IsDeleted"]) and matches(sub.where, r, child.types())
+                if r.get(fk) == record["Id"]
+                and (include_deleted or not r["IsDeleted"])
+                and matches(sub.where, r, child.types())
             ]
             rows = self._order_limit(sub_q, child, rows)
             shaped = [self._shape(sub_q, child, r, include_deleted) for r in rows]

@@ -134,7 +134,11 @@ OBJECTS: dict[str, tuple[str, dict[str, str]]] = {
             "Status": "picklist:40 req default",
             "TotalAmount": "currency ro",
             "Description": "textarea:32000",
-            **{f"{k}{p}": f"string:{n}" for k in ("Shipping", "Billing") for p, n in (("Street", 255), ("PostalCode", 20), ("City", 40))},
+            **{
+                f"{k}{p}": f"string:{n}"
+                for k in ("Shipping", "Billing")
+                for p, n in (("Street", 255), ("PostalCode", 20), ("City", 40))
+            },
             "ShippingCountryCode": "picklist:10",
             "BillingCountryCode": "picklist:10",
             "Channel_Order_Number__c": "string:40",
@@ -224,7 +228,12 @@ OBJECTS: dict[str, tuple[str, dict[str, str]]] = {
     ),
 }
 CHILDREN = {"Order": {"OrderItems": ("OrderItem", "OrderId")}}
-DEFAULTS = {("Order", "Status"): "Draft", ("Case", "Status"): "New", ("Case", "Priority"): "Medium", ("Task", "Status"): "Not Started"}
+DEFAULTS = {
+    ("Order", "Status"): "Draft",
+    ("Case", "Status"): "New",
+    ("Case", "Priority"): "Medium",
+    ("Task", "Status"): "Not Started",
+}
 
 PERSON_ACCOUNT_FIELDS = {
     "FirstName": "string:40",

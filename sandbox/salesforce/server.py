@@ -141,7 +141,11 @@ class SalesforceEmulator:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
                 status, headers, payload = emulator.handle(self.command, self.path, dict(self.headers), body)
-                data = b"" if payload is None else (payload if isinstance(payload, bytes) else json.dumps(payload).encode())
+                data = (
+                    b""
+                    if payload is None
+                    else (payload if isinstance(payload, bytes) else json.dumps(payload).encode())
+                )
                 self.send_response(status)
                 for k, v in headers.items():
                     self.send_header(k, v)
@@ -184,7 +188,9 @@ class SalesforceEmulator:
 
     # --- dispatch -----------------------------------------------------------------------------------
 
-    def handle(self, method: str, raw_path: str, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, str], Any]:
+    def handle(
+        self, method: str, raw_path: str, headers: dict[str, str], body: bytes
+    ) -> tuple[int, dict[str, str], Any]:
         parts = urlsplit(raw_path)
         path, query = parts.path, parse_qs(parts.query)
         if path == "/services/oauth2/token" and method == "POST":
@@ -199,7 +205,11 @@ class SalesforceEmulator:
             if token not in self.sessions:
                 return 401, {}, [{"message": "Session expired or invalid", "errorCode": "INVALID_SESSION_ID"}]
             if self.api_used >= self.daily_limit:
-                return 403, self._limit_header(), [{"message": "TotalRequests Limit exceeded.", "errorCode": "REQUEST_LIMIT_EXCEEDED"}]
+                return (
+                    403,
+                    self._limit_header(),
+                    [{"message": "TotalRequests Limit exceeded.", "errorCode": "REQUEST_LIMIT_EXCEEDED"}],
+                )
             self.api_used += 1
             self.requests.append((method, path))
             fault = self.faults.queued.popleft() if self.faults.queued else None
@@ -276,7 +286,9 @@ class SalesforceEmulator:
             items = list(data.get("records") or [])
             all_or_none = bool(data.get("allOrNone", False))
         if len(items) > MAX_COLLECTION:
-            raise SaveError("EXCEEDED_ID_LIMIT", "record limit reached. cannot submit more than 200 records into this call")
+            raise SaveError(
+                "EXCEEDED_ID_LIMIT", "record limit reached. cannot submit more than 200 records into this call"
+            )
         org = self.org
         with org.lock:
             snapshot = copy.deepcopy(org.records) if all_or_none else None
@@ -393,14 +405,18 @@ class SalesforceEmulator:
         ).decode()
         with self._lock:
             self.sessions.add(token)
-        return 200, {}, {
-            "access_token": token,
-            "instance_url": self.base_url,
-            "id": identity,
-            "token_type": "Bearer",
-            "issued_at": issued,
-            "signature": signature,
-        }
+        return (
+            200,
+            {},
+            {
+                "access_token": token,
+                "instance_url": self.base_url,
+                "id": identity,
+                "token_type": "Bearer",
+                "issued_at": issued,
+                "signature": signature,
+            },
+        )
 
     def _client_ok(self, form: dict[str, str], headers: dict[str, str]) -> bool:
         cid, secret = form.get("client_id", ""), form.get("client_secret", "")
