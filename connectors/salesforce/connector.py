@@ -25,13 +25,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, ClassVar, TypeVar
 
-from simple_salesforce import Salesforce
+from simple_salesforce.api import Salesforce
 from simple_salesforce.exceptions import SalesforceError
 
 from connectors.salesforce.auth import fetch_token
 from connectors.salesforce.errors import call_error, record_error
 from connectors.salesforce.session import RetryingSession
-from connectors.salesforce.soql import ident, literal
+from connectors.salesforce.soql import ident, literal, select, soql
 from core.connector import ChangePage, Connector, NativeRecord, RateLimit, WriteRequest, WriteResult
 from core.errors import ConfigError, RateLimited, TransientError
 
@@ -142,11 +142,8 @@ class SalesforceConnector(Connector):
             try:
                 result = fn(sf)
             except SalesforceError as exc:
-                codes = (
-                    [e.get("errorCode") for e in exc.content if isinstance(e, dict)]
-                    if isinstance(exc.content, list)
-                    else []
-                )
+                content: list[Any] = exc.content if isinstance(exc.content, list) else []
+                codes = [e.get("errorCode") for e in content if isinstance(e, dict)]
                 if exc.status == 401 and "INVALID_SESSION_ID" in codes and attempt == 1:
                     self._login()
                     continue
@@ -183,7 +180,8 @@ class SalesforceConnector(Connector):
 
     def describe(self, obj: str) -> dict[str, Any]:
         if obj not in self._describes:
-            self._describes[obj] = self._call(lambda sf: sf.restful(f"sobjects/{obj}/describe"))
+            answer: Any = self._call(lambda sf: sf.restful(f"sobjects/{obj}/describe"))
+            self._describes[obj] = dict(answer)
         return self._describes[obj]
 
     # --- field names: Contact-shaped records ↔ Person Accounts ------------------------------------
@@ -233,28 +231,25 @@ class SalesforceConnector(Connector):
         conds = self._conditions(entity)
         if cursor:
             stamp, last_id = _decode_cursor(cursor)
-            conds.append(
-                f"(SystemModstamp > {literal(stamp)} OR (SystemModstamp = {literal(stamp)} AND Id > {literal(last_id)}))"
-            )
-        select = ", ".join(fields)
-        if entity == "order" and obj == "Order":
-            select += f", (SELECT {', '.join(ORDER_ITEM_FIELDS)} FROM OrderItems)"
-        query = f"SELECT {select} FROM {obj}"
-        if conds:
-            query += " WHERE " + " AND ".join(conds)
-        query += f" ORDER BY SystemModstamp ASC, Id ASC LIMIT {int(limit)}"
+            conds.append(soql("(SystemModstamp > {} OR (SystemModstamp = {} AND Id > {}))", stamp, stamp, last_id))
+        children = [select(ORDER_ITEM_FIELDS, "OrderItems")] if entity == "order" and obj == "Order" else []
+        query = select(fields, obj, conds, subqueries=children, order_by=["SystemModstamp", "Id"], limit=int(limit))
         headers = {"Sforce-Query-Options": f"batchSize={int(self.batch_rows)}"} if self.batch_rows else {}
         page = self._call(lambda sf: sf.query(query, include_deleted=True, headers=headers))
         rows: list[dict[str, Any]] = list(page["records"])
         while not page["done"]:
             url = page["nextRecordsUrl"]
-            page = self._call(lambda sf: sf.query_more(url, identifier_is_url=True, headers=headers))
+            page = self._call(self._more(url, headers))
             rows.extend(page["records"])
         records = [self._native(entity, r) for r in rows]
         if not records:
             return ChangePage([], cursor)
         last = rows[-1]
         return ChangePage(records, _encode_cursor(last["SystemModstamp"], last["Id"]), more=len(rows) >= limit)
+
+    @staticmethod
+    def _more(url: str, headers: dict[str, str]) -> Callable[[Salesforce], Any]:
+        return lambda sf: sf.query_more(url, identifier_is_url=True, headers=headers)
 
     def _native(self, entity: str, row: dict[str, Any]) -> NativeRecord:
         data = self._from_native(entity, {k: v for k, v in row.items() if k != "attributes"})
@@ -264,7 +259,7 @@ class SalesforceConnector(Connector):
         if not native_ids:
             return []
         obj = self.object_of(entity)
-        query = f"SELECT {', '.join(self._select_fields(entity, obj))} FROM {obj} WHERE Id IN {literal(native_ids)}"
+        query = select(self._select_fields(entity, obj), obj, [soql("Id IN {}", native_ids)])
         rows = self._call(lambda sf: sf.query_all(query, include_deleted=True))["records"]
         return [self._native(entity, r) for r in rows]
 
@@ -315,7 +310,7 @@ class SalesforceConnector(Connector):
         missing = [r.canonical_id for r in batch if not r.native_id]
         found: dict[str, str] = {}
         if missing:
-            query = f"SELECT Id, {self.external_id} FROM {obj} WHERE {self.external_id} IN {literal(missing)}"
+            query = select(["Id", self.external_id], obj, [f"{self.external_id} IN {literal(missing)}"])
             rows = self._call(lambda sf: sf.query_all(query))["records"]
             found = {str(r[self.external_id]).lower(): str(r["Id"]) for r in rows}
         ids = [r.native_id or found.get(r.canonical_id.lower()) for r in batch]

@@ -54,7 +54,7 @@ class RetryingSession(requests.Session):
                 return min(hint, self.max_wait)
         return float(min(0.2 * 2 ** (state.attempt_number - 1), self.max_wait))
 
-    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:
         # requests lets REQUESTS_CA_BUNDLE override Session.verify (psf/requests#3829): pass it per call
         kwargs.setdefault("verify", self.verify)
         kwargs.setdefault("timeout", self.timeout)

@@ -73,3 +73,26 @@ def soql(template: str, *args: Any) -> str:
         out.append(literal(arg))
         out.append(rest)
     return "".join(out)
+
+
+def select(
+    fields: Iterable[str],
+    obj: str,
+    where: Iterable[str] = (),
+    *,
+    subqueries: Iterable[str] = (),
+    order_by: Iterable[str] = (),
+    limit: int | None = None,
+) -> str:
+    """Assemble a query from checked identifiers and conditions already built with ``literal``/``soql``."""
+    columns = [ident(f) for f in fields] + [f"({q})" for q in subqueries]
+    text = "SELECT " + ", ".join(columns) + " FROM " + ident(obj)  # noqa: S608 - identifiers checked, values quoted
+    conditions = list(where)
+    if conditions:
+        text += " WHERE " + " AND ".join(conditions)
+    order = [ident(o.split()[0]) + (" DESC" if o.upper().endswith(" DESC") else " ASC") for o in order_by]
+    if order:
+        text += " ORDER BY " + ", ".join(order)
+    if limit is not None:
+        text += f" LIMIT {int(limit)}"
+    return text

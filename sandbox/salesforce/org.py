@@ -78,7 +78,9 @@ class Org:
         try:
             return self.schema[name]
         except KeyError:
-            raise SaveError("NOT_FOUND", f"The requested resource does not exist: sObject type '{name}'", status=404)
+            raise SaveError(
+                "NOT_FOUND", f"The requested resource does not exist: sObject type '{name}'", status=404
+            ) from None
 
     def table(self, name: str) -> dict[str, dict[str, Any]]:
         return self.records.setdefault(name, {})

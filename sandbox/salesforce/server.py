@@ -85,10 +85,10 @@ class SalesforceEmulator:
         self,
         *,
         client_id: str = "3MVG9-synchub-test",
-        client_secret: str = "s3cret-client",
+        client_secret: str = "s3cret-client",  # noqa: S107 - the emulated org's test credentials
         username: str = "integration@synchub.test",
-        password: str = "pa55word",
-        security_token: str = "T0KEN",
+        password: str = "pa55word",  # noqa: S107
+        security_token: str = "T0KEN",  # noqa: S107
         jwt_public_key: str | None = None,
         daily_limit: int = 15000,
         page_size: int = 2000,
@@ -297,7 +297,12 @@ class SalesforceEmulator:
                 results.append(self._collection_item(method, seg, item))
             if snapshot is not None and not all(r["success"] for r in results):
                 org.records = snapshot
-                rolled = {"statusCode": "ALL_OR_NONE_OPERATION_ROLLED_BACK", "message": "Record rolled back because not all records were valid and the request was using AllOrNone header", "fields": []}  # fmt: skip
+                rolled = {
+                    "statusCode": "ALL_OR_NONE_OPERATION_ROLLED_BACK",
+                    "message": "Record rolled back because not all records were valid and the request was using "
+                    "AllOrNone header",
+                    "fields": [],
+                }
                 results = [
                     r if not r["success"] else {"id": None, "success": False, "errors": [rolled]} for r in results
                 ]
