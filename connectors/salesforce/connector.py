@@ -14,6 +14,7 @@ Settings (the ``[hub]`` TOML section)::
     person_accounts  true: customers are Person Accounts (Account, Person* fields) instead of Contacts
     pause_reads_at 0.8 / pause_writes_at 0.95: shares of the daily API allocation; pause_seconds 900
     query_batch_size  200–2000 rows per query page (Sforce-Query-Options)
+    read_lag_seconds  2: reads stop this far behind now, so a second is complete before the cursor passes it
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import json
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, TypeVar
 
 from simple_salesforce.api import Salesforce
@@ -103,6 +104,7 @@ class SalesforceConnector(Connector):
         self.pause_writes_at = float(s.get("pause_writes_at", 0.95))
         self.pause_seconds = float(s.get("pause_seconds", 900))
         self.batch_rows = s.get("query_batch_size")
+        self.read_lag = float(s.get("read_lag_seconds", 2.0))
         self.api_usage: ApiUsage | None = None
         self.token_fetches = 0
         self._describes: dict[str, dict[str, Any]] = {}
@@ -232,6 +234,10 @@ class SalesforceConnector(Connector):
         if cursor:
             stamp, last_id = _decode_cursor(cursor)
             conds.append(soql("(SystemModstamp > {} OR (SystemModstamp = {} AND Id > {}))", stamp, stamp, last_id))
+        if self.read_lag > 0:
+            # Read only seconds that are over: a record saved later in the cursor's own second, with a
+            # smaller Id, would otherwise fall behind the cursor (SystemModstamp has whole seconds).
+            conds.append(soql("SystemModstamp < {}", datetime.now(UTC) - timedelta(seconds=self.read_lag)))
         children = [select(ORDER_ITEM_FIELDS, "OrderItems")] if entity == "order" and obj == "Order" else []
         query = select(fields, obj, conds, subqueries=children, order_by=["SystemModstamp", "Id"], limit=int(limit))
         headers = {"Sforce-Query-Options": f"batchSize={int(self.batch_rows)}"} if self.batch_rows else {}

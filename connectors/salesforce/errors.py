@@ -49,7 +49,7 @@ def call_error(status: int, body: Any, *, retry_after: float | None, pause: floa
     first = errors[0] if errors and isinstance(errors[0], dict) else {}
     code = str(first.get("errorCode") or "")
     message = "; ".join(_describe(e) for e in errors if isinstance(e, dict)) or f"HTTP {status}"
-    text = f"Salesforce: HTTP {status} {message}"
+    text = f"Salesforce: HTTP {status} {code + ': ' if code else ''}{message}"
     if code in RATE_CODES or status == 429:
         return RateLimited(text, retry_after=retry_after or pause)
     if code in TRANSIENT_CODES or status >= 500:

@@ -133,6 +133,7 @@ OBJECTS: dict[str, tuple[str, dict[str, str]]] = {
             "EffectiveDate": "date req",
             "Status": "picklist:40 req default",
             "TotalAmount": "currency ro",
+            "CurrencyIsoCode": "picklist:3",  # multi-currency orgs only (docs/salesforce-setup.md)
             "Description": "textarea:32000",
             **{
                 f"{k}{p}": f"string:{n}"

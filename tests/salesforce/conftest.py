@@ -4,6 +4,7 @@ and a CA bundle: it does not know it talks to an emulator)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -13,9 +14,22 @@ from connectors.salesforce import SalesforceConnector
 from sandbox.salesforce import SalesforceEmulator
 
 
+class TickingClock:
+    """An org clock in the past that moves one second per saved record: the connector reads
+    only finished seconds (``read_lag_seconds``), and these all are."""
+
+    def __init__(self, start: datetime = datetime(2025, 3, 1, 8, 0, tzinfo=UTC)) -> None:
+        self.now = start
+
+    def __call__(self) -> datetime:
+        self.now += timedelta(seconds=1)
+        return self.now
+
+
 @pytest.fixture
 def emulator() -> Iterator[SalesforceEmulator]:
     with SalesforceEmulator() as emu:
+        emu.org.clock = TickingClock()
         yield emu
 
 
