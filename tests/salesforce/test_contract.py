@@ -12,7 +12,7 @@ from connectors.salesforce import SalesforceConnector
 from core.connector import WriteRequest, registry
 from core.errors import ConfigError, RateLimited, RecordRejected, TransientError
 from sandbox.salesforce import SalesforceEmulator, ValidationRule
-from tests.salesforce.conftest import settings_for
+from tests.salesforce.conftest import TickingClock, settings_for
 
 
 def contact(i: int, **extra):
@@ -251,6 +251,7 @@ def test_the_shipped_mapping_fits_the_documented_org(emulator, connector):
 
 def test_person_accounts_write_and_read_contact_shaped_records():
     with SalesforceEmulator(person_accounts=True) as emu:
+        emu.org.clock = TickingClock()
         conn = SalesforceConnector("crm", settings_for(emu, person_accounts=True))
         (res,) = conn.write("customer", [contact(1, Email="ola@example.pl", Loyalty_Id__c="KL-9")])
         row = emu.org.table("Account")[res.native_id]
