@@ -59,8 +59,9 @@ def to_18(id15: str) -> str:
 
 
 def format_datetime(at: datetime) -> str:
-    """dateTime as the REST API writes it: ``2026-11-20T09:15:00.000+0000`` (UTC)."""
-    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{at.microsecond // 1000:03d}+0000"
+    """dateTime as the REST API writes it: ``2026-11-20T09:15:00.000+0000`` (UTC). Audit stamps
+    (SystemModstamp, LastModifiedDate) carry whole seconds, as the platform's do."""
+    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.000+0000")
 
 
 @dataclass

@@ -195,7 +195,7 @@ class Parser:
             if not self.accept("punct", ","):
                 break
         self.take("kw", "FROM")
-        q = Query(fields, self.take("ident").value, subqueries=subs, count=count)
+        q = Query(fields, self.object_name(), subqueries=subs, count=count)
         if self.accept("kw", "WHERE"):
             q.where = self.expr()
         if self.accept("kw", "ORDER"):
@@ -216,6 +216,14 @@ class Parser:
         if not nested:
             self.take("eof")
         return q
+
+    def object_name(self) -> str:
+        """After FROM a reserved word is a name: ``SELECT Id FROM Order`` is valid SOQL."""
+        t = self.tok
+        if t.kind == "kw" and t.value == "ORDER":
+            self.i += 1
+            return "Order"
+        return str(self.take("ident").value)
 
     def expr(self) -> Any:
         first = self.factor()

@@ -16,7 +16,9 @@ from tests.salesforce.conftest import TickingClock, settings_for
 
 
 def contact(i: int, **extra):
-    return WriteRequest(f"00000000-0000-4000-8000-{i:012d}", None, {"FirstName": "Ola", "LastName": f"Nowak{i}", **extra})
+    return WriteRequest(
+        f"00000000-0000-4000-8000-{i:012d}", None, {"FirstName": "Ola", "LastName": f"Nowak{i}", **extra}
+    )
 
 
 def live_contacts(emu: SalesforceEmulator) -> dict[str, dict]:

@@ -85,3 +85,8 @@ def test_a_hostile_filter_value_reads_nothing_extra(emulator):
     page = conn.read_changes("customer", None)
     assert [r.data["LastName"] for r in page.records] == [HOSTILE]
     conn.close()
+
+
+def test_the_emulator_parser_reads_order_as_an_object_name():
+    q = parse("SELECT Id FROM Order ORDER BY SystemModstamp ASC LIMIT 1")
+    assert q.obj == "Order" and q.order == [("SystemModstamp", False, False)] and q.limit == 1
