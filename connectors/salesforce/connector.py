@@ -346,8 +346,16 @@ class SalesforceConnector(Connector):
         object, a missing field, a field we write that is not updateable, a missing external-id
         field (with how to create it). ``fields``: entity → field names (or name → direction
         ``in``/``out``/``both``); defaults to the ``fields`` setting."""
+        mapped = self.settings.get("entities") or [
+            "customer",
+            "order",
+            "product",
+            "complaint",
+            "shipment",
+            "touchpoint",
+        ]
         wanted: Mapping[str, Mapping[str, str] | Iterable[str]] = (
-            fields if fields is not None else self.read_fields or {e: [] for e in ("customer",)}
+            fields if fields is not None else {e: self.read_fields.get(e, []) for e in mapped}
         )
         problems: list[str] = []
         for entity, spec in wanted.items():

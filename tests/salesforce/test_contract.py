@@ -273,3 +273,13 @@ def test_reads_wait_until_a_second_is_over_so_a_later_save_in_it_is_not_skipped(
         page = conn.read_changes("customer", None)
         assert len(page.records) == 2
         conn.close()
+
+
+def test_check_without_arguments_describes_every_mapped_object(emulator, connector):
+    connector.check()  # the documented org is ready
+    described = {p.split("/")[-2] for m, p in emulator.requests if p.endswith("/describe")}
+    assert described == {"Contact", "Order", "Product2", "Case", "Shipment__c", "Task"}
+    emulator.org.schema["Task"].fields["Synchub_Id__c"].external_id = False
+    fresh = SalesforceConnector("crm", settings_for(emulator))
+    with pytest.raises(ConfigError, match=r"Task\.Synchub_Id__c is not marked External ID"):
+        fresh.check()
