@@ -1,0 +1,297 @@
+"""The emulated org's data and the rules Salesforce applies when a record is saved.
+
+Save-time checks, in the order the platform reports them (the error codes are the REST API's
+StatusCode values: https://developer.salesforce.com/docs/atlas.en-us.api.meta/api/sforce_api_calls_concepts_core_data_objects.htm#statuscode):
+INVALID_FIELD (no such column), INVALID_FIELD_FOR_INSERT_UPDATE (read-only field), STRING_TOO_LONG,
+REQUIRED_FIELD_MISSING, FIELD_CUSTOM_VALIDATION_EXCEPTION (validation rules, configurable per
+object), DUPLICATE_VALUE (unique and external-id fields).
+"""
+
+from __future__ import annotations
+
+import itertools
+import string
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sandbox.salesforce.schema import DEFAULTS, ObjectDef, default_schema
+from sandbox.salesforce.soql import Query, SoqlError, check_types, matches, parse, sort_key
+
+
+class SaveError(Exception):
+    """One record refused: Salesforce's ``{"statusCode"/"errorCode", "message", "fields"}``."""
+
+    def __init__(self, code: str, message: str, fields: list[str] | None = None, status: int = 400) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.fields = fields or []
+        self.status = status
+
+    def body(self, key: str = "errorCode") -> dict[str, Any]:
+        return {key: self.code, "message": self.message, "fields": self.fields}
+
+
+@dataclass
+class ValidationRule:
+    """A validation rule: when ``error_when(record)`` is true the save fails with ``message``
+    (FIELD_CUSTOM_VALIDATION_EXCEPTION), pointing at ``field`` if given — as Setup's rules do."""
+
+    error_when: Callable[[dict[str, Any]], bool]
+    message: str
+    field: str | None = None
+
+
+_B62 = string.digits + string.ascii_uppercase + string.ascii_lowercase
+_SUFFIX = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
+
+
+def to_18(id15: str) -> str:
+    """The case-insensitive 18-character form of a 15-character record id (documented algorithm)."""
+    suffix = ""
+    for chunk in range(3):
+        bits = sum(1 << i for i, ch in enumerate(id15[chunk * 5 : chunk * 5 + 5]) if ch.isupper())
+        suffix += _SUFFIX[bits]
+    return id15 + suffix
+
+
+def format_datetime(at: datetime) -> str:
+    """dateTime as the REST API writes it: ``2026-11-20T09:15:00.000+0000`` (UTC). Audit stamps
+    (SystemModstamp, LastModifiedDate) carry whole seconds, as the platform's do."""
+    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.000+0000")
+
+
+@dataclass
+class Org:
+    """Objects, records and the save rules. Thread-safe through ``lock``."""
+
+    schema: dict[str, ObjectDef] = field(default_factory=default_schema)
+    records: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)  # object → Id → record
+    rules: dict[str, list[ValidationRule]] = field(default_factory=dict)
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC).replace(microsecond=0)
+    ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+    lock: threading.RLock = field(default_factory=threading.RLock)
+
+    def obj(self, name: str) -> ObjectDef:
+        try:
+            return self.schema[name]
+        except KeyError:
+            raise SaveError(
+                "NOT_FOUND", f"The requested resource does not exist: sObject type '{name}'", status=404
+            ) from None
+
+    def table(self, name: str) -> dict[str, dict[str, Any]]:
+        return self.records.setdefault(name, {})
+
+    def new_id(self, obj: ObjectDef) -> str:
+        n = next(self.ids)
+        digits = ""
+        while n or not digits:
+            n, r = divmod(n, 62)
+            digits = _B62[r] + digits
+        return to_18(obj.key_prefix + "Wz0" + digits.rjust(9, "0"))
+
+    # --- saving -------------------------------------------------------------------------------------
+
+    def _check(self, obj: ObjectDef, values: dict[str, Any], existing: dict[str, Any] | None) -> None:
+        for name in values:
+            if name not in obj.fields:
+                raise SaveError("INVALID_FIELD", f"No such column '{name}' on sobject of type {obj.name}", [name])
+        readonly = [n for n in values if obj.fields[n].readonly]
+        if readonly:
+            raise SaveError(
+                "INVALID_FIELD_FOR_INSERT_UPDATE",
+                f"Unable to create/update fields: {', '.join(readonly)}. Please check the security settings of "
+                "this field and verify that it is read/write for your profile or permission set.",
+                readonly,
+            )
+        for name, value in values.items():
+            f = obj.fields[name]
+            if isinstance(value, str) and f.length and f.type not in ("reference", "id") and len(value) > f.length:
+                raise SaveError(
+                    "STRING_TOO_LONG",
+                    f"{name}: data value too large: {value[:40]} (max length={f.length})",
+                    [name],
+                )
+        merged = {**(existing or {}), **values}
+        missing = [n for n, f in obj.fields.items() if f.required and not f.defaulted and merged.get(n) in (None, "")]
+        if missing:
+            raise SaveError("REQUIRED_FIELD_MISSING", f"Required fields are missing: [{', '.join(missing)}]", missing)
+        for rule in self.rules.get(obj.name, []):
+            if rule.error_when(merged):
+                raise SaveError("FIELD_CUSTOM_VALIDATION_EXCEPTION", rule.message, [rule.field] if rule.field else [])
+        for name, f in obj.fields.items():
+            value = values.get(name)
+            if not f.unique or value in (None, ""):
+                continue
+            for rid, other in self.table(obj.name).items():
+                same = str(other.get(name) or "").lower() == str(value).lower()
+                if same and not other["IsDeleted"] and (existing is None or rid != existing["Id"]):
+                    raise SaveError(
+                        "DUPLICATE_VALUE",
+                        f"duplicate value found: {name} duplicates value on record with id: {rid}",
+                        [name],
+                    )
+
+    def create(self, obj_name: str, values: dict[str, Any]) -> str:
+        obj = self.obj(obj_name)
+        with self.lock:
+            self._check(obj, values, None)
+            now = format_datetime(self.clock())
+            rid = self.new_id(obj)
+            record: dict[str, Any] = {n: None for n in obj.fields}
+            record.update({n: False for n, f in obj.fields.items() if f.type == "boolean"})
+            record.update({n: v for (o, n), v in DEFAULTS.items() if o == obj_name and n in obj.fields})
+            record.update(values)
+            record.update(Id=rid, IsDeleted=False, CreatedDate=now, LastModifiedDate=now, SystemModstamp=now)
+            if "IsPersonAccount" in obj.fields:
+                record["IsPersonAccount"] = bool(values.get("LastName"))
+                if record["IsPersonAccount"]:
+                    record["Name"] = " ".join(x for x in (values.get("FirstName"), values.get("LastName")) if x)
+            if obj.name == "Shipment__c":
+                record["Name"] = f"SHP-{next(self.ids):06d}"
+            self.table(obj_name)[rid] = record
+            return rid
+
+    def update(self, obj_name: str, rid: str, values: dict[str, Any]) -> None:
+        obj = self.obj(obj_name)
+        with self.lock:
+            existing = self.live(obj_name, rid)
+            self._check(obj, values, existing)
+            now = format_datetime(self.clock())
+            existing.update(values)
+            existing.update(LastModifiedDate=now, SystemModstamp=now)
+
+    def upsert(self, obj_name: str, ext_field: str, ext_value: str, values: dict[str, Any]) -> tuple[str, bool]:
+        """Create or update by an external id; ``(Id, created)``. The upsert resource:
+        https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/dome_upsert.htm"""
+        obj = self.obj(obj_name)
+        f = obj.fields.get(ext_field)
+        if f is None or not (f.external_id or ext_field == "Id"):
+            raise SaveError(
+                "INVALID_FIELD", f"Provided external ID field does not exist or is not accessible: {ext_field}"
+            )
+        with self.lock:
+            found = [
+                r for r in self.table(obj_name).values() if not r["IsDeleted"] and _same(r.get(ext_field), ext_value)
+            ]
+            if len(found) > 1:
+                raise SaveError(
+                    "DUPLICATE_EXTERNAL_ID",
+                    f"{ext_field}: more than one record found for external id field",
+                    status=300,
+                )
+            values = {**values, ext_field: ext_value}
+            if found:
+                self.update(obj_name, found[0]["Id"], values)
+                return found[0]["Id"], False
+            return self.create(obj_name, values), True
+
+    def delete(self, obj_name: str, rid: str) -> None:
+        """Deleted records go to the recycle bin: IsDeleted becomes true and queryAll still sees them."""
+        with self.lock:
+            record = self.table(obj_name).get(rid)
+            if record is None:
+                raise SaveError("INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id", status=404)
+            if record["IsDeleted"]:
+                raise SaveError("ENTITY_IS_DELETED", "entity is deleted", status=404)
+            now = format_datetime(self.clock())
+            record.update(IsDeleted=True, LastModifiedDate=now, SystemModstamp=now)
+
+    def live(self, obj_name: str, rid: str) -> dict[str, Any]:
+        record = self.table(obj_name).get(rid)
+        if record is None or record["IsDeleted"]:
+            raise SaveError("NOT_FOUND", "The requested resource does not exist", status=404)
+        return record
+
+    def find_object_of(self, rid: str) -> str | None:
+        for name, obj in self.schema.items():
+            if rid.startswith(obj.key_prefix) and rid in self.table(name):
+                return name
+        return None
+
+    # --- querying ----------------------------------------------------------------------------------
+
+    def query(self, soql: str, *, include_deleted: bool) -> list[dict[str, Any]]:
+        """Every row of a query, shaped as the REST API returns them (``attributes`` first)."""
+        q = parse(soql)
+        obj = self._query_obj(q)
+        with self.lock:
+            rows = [
+                r
+                for r in self.table(obj.name).values()
+                if (include_deleted or not r["IsDeleted"]) and matches(q.where, r, obj.types())
+            ]
+            rows = self._order_limit(q, obj, rows)
+            if q.count:
+                return [{"expr0": len(rows)}]
+            return [self._shape(q, obj, r, include_deleted) for r in rows]
+
+    def _query_obj(self, q: Query) -> ObjectDef:
+        obj = self.schema.get(q.obj)
+        if obj is None:
+            raise SoqlError(
+                f"sObject type '{q.obj}' is not supported. If you are attempting to use a custom object, be sure "
+                "to append the '__c' after the entity name.",
+                "INVALID_TYPE",
+            )
+        self._check_fields(q, obj)
+        return obj
+
+    def _check_fields(self, q: Query, obj: ObjectDef) -> None:
+        used = list(q.fields) + [name for name, _, _ in q.order]
+        conds: list[Any] = [q.where] if q.where is not None else []
+        while conds:
+            c = conds.pop()
+            if hasattr(c, "parts"):
+                conds.extend(c.parts)
+            else:
+                used.append(c.field)
+                if c.field in obj.fields:
+                    check_types(c, obj.fields[c.field].type)
+        for name in used:
+            if name not in obj.fields:
+                raise SoqlError(f"No such column '{name}' on entity '{obj.name}'.", "INVALID_FIELD")
+
+    def _order_limit(self, q: Query, obj: ObjectDef, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        if q.order:
+            rows = sorted(rows, key=lambda r: sort_key(r, q.order, obj.types()))
+        rows = rows[q.offset :]
+        return rows if q.limit is None else rows[: q.limit]
+
+    def _shape(self, q: Query, obj: ObjectDef, record: dict[str, Any], include_deleted: bool) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "attributes": {"type": obj.name, "url": f"/services/data/v{API_VERSION}/sobjects/{obj.name}/{record['Id']}"}
+        }
+        out.update({name: record.get(name) for name in q.fields})
+        for sub in q.subqueries:
+            if sub.obj not in obj.children:
+                raise SoqlError(
+                    f"Didn't understand relationship '{sub.obj}' in FROM part of query call.", "INVALID_TYPE"
+                )
+            child_name, fk = obj.children[sub.obj]
+            child = self.schema[child_name]
+            sub_q = Query(sub.fields, child_name, sub.where, sub.order, sub.limit, sub.offset)
+            self._check_fields(sub_q, child)
+            rows = [
+                r
+                for r in self.table(child_name).values()
+                if r.get(fk) == record["Id"]
+                and (include_deleted or not r["IsDeleted"])
+                and matches(sub.where, r, child.types())
+            ]
+            rows = self._order_limit(sub_q, child, rows)
+            shaped = [self._shape(sub_q, child, r, include_deleted) for r in rows]
+            out[sub.obj] = {"totalSize": len(shaped), "done": True, "records": shaped} if shaped else None
+        return out
+
+
+API_VERSION = "59.0"
+
+
+def _same(a: Any, b: Any) -> bool:
+    # external ids are case-insensitive unless the field was made case-sensitive (setup doc: insensitive)
+    return a is not None and str(a).lower() == str(b).lower()
