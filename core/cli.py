@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -254,6 +255,21 @@ def _global_options(
         os.environ[ENV_CONFIG] = str(config)
 
 
+def _mapped_fields(mapping: Any, flows: Mapping[str, str]) -> dict[str, dict[str, str]]:
+    """entity → native top-level field → direction, for a connector's describe check."""
+    out: dict[str, dict[str, str]] = {}
+    for entity in flows:
+        if entity not in mapping.entities:
+            continue
+        fields = out.setdefault(entity, {})
+        for f in mapping.entities[entity].fields:
+            if f.native:
+                top = f.native.split(".")[0].split("[")[0]
+                previous = fields.get(top)
+                fields[top] = f.direction if previous in (None, f.direction) else "both"
+    return out
+
+
 @config_app.command("check")
 def config_check(
     file: Annotated[
@@ -289,7 +305,7 @@ def config_check(
             try:
                 connector = build_connector(name, settings)
                 try:
-                    connector.check()
+                    connector.check(_mapped_fields(checked.mappings[name], flows))
                 finally:
                     connector.close()
                 status = "[green]ok[/]"

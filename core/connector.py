@@ -137,9 +137,11 @@ class Connector(ABC):
         """Read the given records now (reconciliation, replays). Optional."""
         raise NotImplementedError
 
-    def check(self) -> None:
-        """Prove the credentials and settings work with one cheap call (``synchub config check
-        --connect``); raise ConfigError naming what is wrong. The default reads one record."""
+    def check(self, fields: Mapping[str, Mapping[str, str]] | None = None) -> None:
+        """Prove the credentials and settings work (``synchub config check --connect``); raise
+        ConfigError naming what is wrong. ``fields``: entity → native top-level field → direction
+        (``in``/``out``/``both``), from the mapping, for connectors that can describe their
+        objects. The default reads one record with one cheap call."""
         if self.entities:
             self.read_changes(self.entities[0], None, limit=1)
 
