@@ -54,7 +54,11 @@ MODULES = ["party", "company", "product", "stock", "account", "sale", "sale_poin
 DATABASE = "synchub"
 ADMIN_LOGIN = "admin"
 ADMIN_PASSWORD = "synchub-test-admin"  # a throwaway server on 127.0.0.1; not a secret
-SHAPING_FILES = [HERE / "masterdata.py", HERE / "server.py", *sorted((HERE / "synchub_pos").glob("*"))]
+SHAPING_FILES = [
+    HERE / "masterdata.py",
+    *sorted((HERE / "synchub_pos").glob("*.py")),
+    HERE / "synchub_pos" / "tryton.cfg",
+]
 
 
 def cache_root() -> Path:
@@ -62,7 +66,7 @@ def cache_root() -> Path:
 
 
 def cache_key() -> str:
-    digest = hashlib.sha256(json.dumps(PINS, sort_keys=True).encode())
+    digest = hashlib.sha256(json.dumps([PINS, MODULES], sort_keys=True).encode())
     for path in SHAPING_FILES:
         if path.is_file():
             digest.update(path.name.encode() + path.read_bytes())
@@ -125,7 +129,9 @@ _build_ids: list[dict[str, Any]] = [{}]
 def _run(cmd: list[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
     res = subprocess.run(cmd, capture_output=True, text=True, **kwargs)
     if res.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd[:3])} … failed ({res.returncode}):\n{res.stdout[-2000:]}\n{res.stderr[-4000:]}")
+        raise RuntimeError(
+            f"{' '.join(cmd[:3])} … failed ({res.returncode}):\n{res.stdout[-2000:]}\n{res.stderr[-4000:]}"
+        )
     return res
 
 
@@ -139,11 +145,13 @@ def _build(root: Path, log: Any) -> None:
     python = str(_venv_python(root))
     log(f"tryton: installing {len(PINS)} pinned packages into {root / 'venv'}")
     _run([*_uv(), "venv", "-q", "--python", f"{sys.version_info.major}.{sys.version_info.minor}", str(root / "venv")])
-    _run([*_uv(), "pip", "install", "-q", "--python", python,
-          *(f"{name}=={version}" for name, version in PINS.items())])
+    _run(
+        [*_uv(), "pip", "install", "-q", "--python", python, *(f"{name}=={version}" for name, version in PINS.items())]
+    )
     site = _run([python, "-c", "import trytond.modules, os; print(os.path.dirname(trytond.modules.__file__))"])
-    shutil.copytree(HERE / "synchub_pos", Path(site.stdout.strip()) / "synchub_pos",
-                    ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(
+        HERE / "synchub_pos", Path(site.stdout.strip()) / "synchub_pos", ignore=shutil.ignore_patterns("__pycache__")
+    )
     data = root / "build"
     data.mkdir()
     (data / f"{DATABASE}.sqlite").touch()
@@ -153,8 +161,22 @@ def _build(root: Path, log: Any) -> None:
     passfile.write_text(ADMIN_PASSWORD)
     env = {**os.environ, "TRYTONPASSFILE": str(passfile)}
     log("tryton: creating the database and activating modules")
-    _run([str(root / "venv" / "bin" / "trytond-admin"), "-c", str(conf), "-d", DATABASE, "--all",
-          "-u", *MODULES, "--activate-dependencies", "--email", "admin@example.com"], env=env)
+    _run(
+        [
+            str(root / "venv" / "bin" / "trytond-admin"),
+            "-c",
+            str(conf),
+            "-d",
+            DATABASE,
+            "--all",
+            "-u",
+            *MODULES,
+            "--activate-dependencies",
+            "--email",
+            "admin@example.com",
+        ],
+        env=env,
+    )
     log("tryton: building master data")
     out = _run([python, str(HERE / "masterdata.py"), str(conf), DATABASE], env=env)
     _build_ids[0] = json.loads(out.stdout.strip().splitlines()[-1])
@@ -187,8 +209,10 @@ class TrytonServer:
         self.log_path = self.dir / "trytond.log"
         self._log = self.log_path.open("w+")
         self.proc = subprocess.Popen(
-            [str(root / "venv" / "bin" / "trytond"), "-c", str(conf), "-v"],
-            stdout=self._log, stderr=subprocess.STDOUT, text=True,
+            [str(root / "venv" / "bin" / "trytond"), "-c", str(conf), "-d", DATABASE, "-v"],
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            text=True,
         )
         self.port = self._wait_for_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
