@@ -24,6 +24,8 @@ from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
 from typing import Any, ClassVar
 
+import httpx
+
 from core.connector import (
     ChangePage,
     Connector,
@@ -118,7 +120,9 @@ class TrytonConnector(Connector):
     rate_limit: ClassVar[RateLimit] = RateLimit(calls=20, per_seconds=1.0, concurrency=2)
     entities: ClassVar[tuple[str, ...]] = ("customer", "product", "stock_level", "touchpoint", "complaint", "order")
 
-    def __init__(self, name: str, settings: Mapping[str, Any] | None = None) -> None:
+    def __init__(
+        self, name: str, settings: Mapping[str, Any] | None = None, *, transport: httpx.BaseTransport | None = None
+    ) -> None:
         super().__init__(name, settings)
         s = self.settings
         missing = [k for k in ("base_url", "database", "login", "password") if not s.get(k)]
@@ -130,6 +134,7 @@ class TrytonConnector(Connector):
             str(s["login"]),
             secret(s, "password") or "",
             timeout=float(s.get("timeout", 30.0)),
+            transport=transport,
         )
         self.overlap = dt.timedelta(seconds=float(s.get("overlap_seconds", 120)))
         self.page_size = int(s.get("page_size", 500))

@@ -48,6 +48,16 @@ class _Retry(TransientError):
     """A network-level failure worth a quick retry inside one call (tenacity), before giving up."""
 
 
+# Calls that change nothing: safe to send again when the answer was lost. A lost answer to a
+# create or a button may mean it happened: that is left to the caller (the pipeline retries the
+# whole write later, and the connector looks the record up by its canonical id before creating).
+_READ_ONLY_SUFFIXES = (".search_read", ".read", ".search", ".search_count", ".fields_get", ".get_preferences")
+
+
+def _safe_to_resend(method: str) -> bool:
+    return method.startswith("common.") or method.endswith(_READ_ONLY_SUFFIXES)
+
+
 def encode(value: Any) -> Any:
     """Python value → Tryton's JSON (Decimal, date and datetime as tagged objects)."""
     if isinstance(value, Decimal):
@@ -146,10 +156,12 @@ class TrytonClient:
         self.calls += 1
         try:
             response = self._http.post(self._path, content=body, headers=headers)
-        except httpx.TimeoutException as exc:
-            raise _Retry(f"Tryton timed out on {method}") from exc
-        except httpx.TransportError as exc:
+        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:  # never reached the server
             raise _Retry(f"Tryton unreachable on {method}: {type(exc).__name__}") from exc
+        except httpx.TransportError as exc:  # sent; the answer is lost
+            if _safe_to_resend(method):
+                raise _Retry(f"Tryton's answer to {method} was lost: {type(exc).__name__}") from exc
+            raise TransientError(f"Tryton's answer to {method} was lost ({type(exc).__name__}): it may have happened") from exc
         if response.status_code in (502, 503, 504):
             raise _Retry(f"Tryton answered HTTP {response.status_code} on {method}")
         return response

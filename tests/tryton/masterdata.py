@@ -11,7 +11,8 @@ import json
 import sys
 from decimal import Decimal
 
-from proteus import Model, config as pconfig
+from proteus import Model
+from proteus import config as pconfig
 
 CONFIG, DATABASE = sys.argv[1], sys.argv[2]
 pconfig.set_trytond(DATABASE, config_file=CONFIG)
@@ -68,7 +69,9 @@ for code, name, price in [
 
 Location = Model.get("stock.location")
 (warehouse,) = Location.find([("type", "=", "warehouse")])
-warehouse.code = "WH"
+# the warehouse as the shops know it (mappings/shopify.yaml maps "Magazyn Kraków" to WH-KRK)
+warehouse.code = "WH-KRK"
+warehouse.name = "Magazyn Kraków"
 warehouse.save()
 (storage,) = Location.find([("code", "=", "STO")])
 (supplier,) = Location.find([("code", "=", "SUP")])
@@ -76,7 +79,7 @@ warehouse.save()
 
 # Opening stock: one done move per product from the supplier into the warehouse's storage.
 Move = Model.get("stock.move")
-for code, pid in products.items():
+for pid in products.values():
     move = Move(product=pid, from_location=supplier, to_location=storage, quantity=10, unit=unit)
     move.unit_price = Decimal("10")
     move.currency = currency

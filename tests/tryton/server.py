@@ -228,7 +228,7 @@ class TrytonServer:
             "database": self.database,
             "login": self.login,
             "password": self.password,
-            "warehouses": ["WH"],
+            "warehouses": ["WH-KRK"],
             "complaint_type": self.ids["complaint_type"],
             **extra,
         }

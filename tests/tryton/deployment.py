@@ -1,0 +1,85 @@
+"""A deployment for the Tryton contract tests: the CRM hub (a memory connector speaking
+mappings/salesforce.yaml), Tryton as the ERP/POS spoke, and a shop (memory, mappings/shopify.yaml)
+that receives stock."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+from sqlalchemy import select
+
+from connectors.memory import MemoryConnector
+from connectors.tryton import TrytonConnector
+from core.store.db import Store
+from core.store.schema import golden, xref
+from core.sync.pipeline import Pipeline
+from core.sync.systems import System, Systems
+from mappings.loader import load_mapping
+from tests.sync.helpers import Clock
+from tests.tryton.server import TrytonServer
+
+MAPPINGS = Path(__file__).resolve().parents[2] / "mappings"
+
+
+@dataclass
+class TrytonDeployment:
+    pipeline: Pipeline
+    crm: MemoryConnector
+    shop: MemoryConnector
+    erp: TrytonConnector
+    clock: Clock
+
+    def drain(self) -> int:
+        return self.pipeline.drain()
+
+    def goldens(self, entity: str) -> list[tuple[str, dict[str, Any]]]:
+        with self.pipeline.store.begin() as conn:
+            rows = conn.execute(select(golden.c.id, golden.c.data).where(golden.c.entity == entity)).fetchall()
+        return [(str(r.id), dict(r.data)) for r in rows]
+
+    def native_id(self, entity: str, system: str, cid: str) -> str | None:
+        with self.pipeline.store.begin() as conn:
+            return conn.execute(
+                select(xref.c.native_id).where(
+                    xref.c.entity == entity, xref.c.system == system, xref.c.canonical_id == cid
+                )
+            ).scalar()
+
+    def canonical_id(self, entity: str, system: str, native_id: str) -> str | None:
+        with self.pipeline.store.begin() as conn:
+            return conn.execute(
+                select(xref.c.canonical_id).where(
+                    xref.c.entity == entity, xref.c.system == system, xref.c.native_id == native_id
+                )
+            ).scalar()
+
+
+def tryton_deployment(
+    store: Store, server: TrytonServer, *, transport: httpx.BaseTransport | None = None
+) -> TrytonDeployment:
+    crm, shop = MemoryConnector("crm"), MemoryConnector("shop")
+    erp = TrytonConnector("erp", server.settings(), transport=transport)
+    systems = Systems(
+        hub=System(
+            "crm",
+            "salesforce",
+            load_mapping(MAPPINGS / "salesforce.yaml"),
+            {"customer": "both", "complaint": "both", "touchpoint": "both", "product": "both"},
+            crm,
+        ),
+        spokes={
+            "erp": System(
+                "erp",
+                "tryton",
+                load_mapping(MAPPINGS / "tryton.yaml"),
+                {"customer": "both", "stock_level": "in", "touchpoint": "in", "complaint": "both", "product": "in"},
+                erp,
+            ),
+            "shop": System("shop", "shopify", load_mapping(MAPPINGS / "shopify.yaml"), {"stock_level": "both"}, shop),
+        },
+    )
+    clock = Clock()
+    return TrytonDeployment(Pipeline(store, systems, clock=clock), crm, shop, erp, clock)

@@ -1,0 +1,182 @@
+"""Contract tests against a real Tryton 8.2 server: the hub (CRM) and Tryton stay in step.
+
+Each test starts its own trytond from the cached template (tests/tryton/server.py).
+"""
+
+from __future__ import annotations
+
+import httpx
+
+from tests.tryton.deployment import tryton_deployment
+from tests.tryton.erp import Erp
+
+ANNA = {
+    "FirstName": "Anna",
+    "LastName": "Kowalczyk",
+    "Email": "anna.kowalczyk@example.pl",
+    "MobilePhone": "+48501002003",
+    "MailingStreet": "ul. Długa 5",
+    "MailingPostalCode": "31-147",
+    "MailingCity": "Kraków",
+    "MailingCountryCode": "PL",
+}
+
+
+class LoseFirstCreateAnswer(httpx.HTTPTransport):
+    """The network drops the answer to the first party create — after Tryton committed it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.dropped = 0
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        response = super().handle_request(request)
+        if not self.dropped and b'"model.party.party.create"' in request.content:
+            response.read()
+            self.dropped += 1
+            raise httpx.ReadError("connection reset after the server answered", request=request)
+        return response
+
+
+def test_a_hub_customer_becomes_one_party_even_when_the_create_answer_is_lost(sqlite_state, tryton, erp: Erp):
+    # Given a deployment whose network loses the answer to the first party create
+    lossy = LoseFirstCreateAnswer()
+    d = tryton_deployment(sqlite_state, tryton, transport=lossy)
+    d.crm.system.put("customer", ANNA)
+
+    # When the sync runs, fails on the lost answer, and retries after the back-off
+    d.drain()
+    assert lossy.dropped == 1
+    d.clock.advance(3600)
+    d.drain()
+
+    # Then Tryton holds exactly one party for the customer, with its contacts and address
+    ((cid, golden),) = d.goldens("customer")
+    parties = erp.search("party.party", [["code", "=", cid]], ["id", "name"])
+    assert len(parties) == 1, parties
+    assert parties[0]["name"] == "Anna Kowalczyk"
+    assert d.native_id("customer", "erp", cid) == str(parties[0]["id"])
+    mechanisms = erp.search("party.contact_mechanism", [["party", "=", parties[0]["id"]]], ["type", "value"])
+    assert sorted((m["type"], m["value"]) for m in mechanisms) == [
+        ("email", "anna.kowalczyk@example.pl"),
+        ("mobile", "+48501002003"),
+    ]
+    (address,) = erp.search("party.address", [["party", "=", parties[0]["id"]]], ["street", "city", "postal_code"])
+    assert (address["street"], address["city"], address["postal_code"]) == ("ul. Długa 5", "Kraków", "31-147")
+
+    # And writing the same customer again (a replay) still leaves one party, and echoes nothing
+    writes_before = len(d.crm.writes)
+    d.crm.system.put("customer", ANNA, native_id=d.native_id("customer", "crm", cid))
+    d.drain()
+    assert len(erp.search("party.party", [["code", "=", cid]], ["id"])) == 1
+    assert len(d.crm.writes) == writes_before
+
+
+def test_an_email_changed_in_tryton_reaches_the_hub_though_the_party_is_untouched(sqlite_state, tryton, erp: Erp):
+    # Given a customer synced to Tryton
+    d = tryton_deployment(sqlite_state, tryton)
+    d.crm.system.put("customer", ANNA)
+    d.drain()
+    ((cid, _),) = d.goldens("customer")
+    party = int(d.native_id("customer", "erp", cid) or 0)
+    party_stamp = erp.read("party.party", party, ["write_date"])["write_date"]
+
+    # When a Tryton user corrects only the e-mail (party.write_date does not move)
+    (email,) = erp.search("party.contact_mechanism", [["party", "=", party], ["type", "=", "email"]], ["id"])
+    erp.rpc.model("party.contact_mechanism", "write", [email["id"]], {"value": "anna.k@example.pl"})
+    assert erp.read("party.party", party, ["write_date"])["write_date"] == party_stamp
+    d.drain()
+
+    # Then the hub has the new e-mail
+    ((_, golden),) = d.goldens("customer")
+    assert golden["emails"] == ["anna.k@example.pl"]
+    crm_id = d.native_id("customer", "crm", cid)
+    assert d.crm.system.get("customer", crm_id or "")["Email"] == "anna.k@example.pl"
+
+
+def test_stock_received_in_tryton_reaches_the_hub_and_the_shop_and_tryton_wins_a_conflict(
+    sqlite_state, tryton, erp: Erp
+):
+    # Given the opening stock synced: 10 mugs in the Kraków warehouse, published to the shop
+    d = tryton_deployment(sqlite_state, tryton)
+    d.drain()
+    stock = {g["sku"]: (cid, g) for cid, g in d.goldens("stock_level")}
+    cid, mug = stock["KUBEK-01"]
+    assert (mug["location"], mug["available"], mug["on_hand"]) == ("WH-KRK", 10, 10)
+    shop_id = d.native_id("stock_level", "shop", cid)
+    assert shop_id is not None
+
+    # When the shop's figure is edited by hand (99) while Tryton receives 5 more mugs
+    d.shop.system.edit("stock_level", shop_id, quantities=[{"name": "available", "quantity": 99}])
+    erp.receive("KUBEK-01", 5)
+    d.drain()
+
+    # Then the hub holds Tryton's 15 (the ERP owns stock), and the shop is set back to it
+    stock = {g["sku"]: g for _, g in d.goldens("stock_level")}
+    assert stock["KUBEK-01"]["available"] == 15
+    assert erp.quantity("KUBEK-01") == 15
+    shop_row = d.shop.system.get("stock_level", shop_id) or {}
+    assert {q["name"]: q["quantity"] for q in shop_row["quantities"]}["available"] == 15
+    assert stock["KOC-02"]["available"] == 10  # untouched products stay as they were
+
+
+def test_a_pos_sale_joins_the_customers_history_in_the_hub_as_a_store_touchpoint(sqlite_state, tryton, erp: Erp):
+    # Given a customer known to the hub and to Tryton
+    d = tryton_deployment(sqlite_state, tryton)
+    d.crm.system.put("customer", ANNA)
+    d.drain()
+    ((cid, _),) = d.goldens("customer")
+    party = int(d.native_id("customer", "erp", cid) or 0)
+
+    # When she buys two mugs at the till, and an anonymous customer buys tea
+    ticket = erp.pos_sale(party, [("KUBEK-01", 2, "30.00")])
+    erp.pos_sale(None, [("HERB-03", 1, "19.00")])
+    number = erp.read("sale.point.sale", ticket, ["number"])["number"]
+    d.drain()
+
+    # Then the hub's timeline of the customer shows a store purchase with the ticket number
+    crm_contact = d.native_id("customer", "crm", cid)
+    tasks = list(d.crm.system.live("touchpoint").values())
+    hers = [t for t in tasks if t.get("WhoId") == crm_contact]
+    assert len(hers) == 1, tasks
+    assert hers[0]["Channel__c"] == "store"
+    assert hers[0]["Touchpoint_Kind__c"] == "purchase"
+    assert hers[0]["Source_Reference__c"] == number
+    assert "60.00" in hers[0]["Subject"]
+    # and the anonymous ticket is a store touchpoint with nobody attached
+    assert len(tasks) == 2
+    assert [t.get("WhoId") for t in tasks if t is not hers[0]] == [None]
+
+
+def test_a_case_becomes_a_complaint_and_its_state_in_tryton_comes_back(sqlite_state, tryton, erp: Erp):
+    # Given a customer synced everywhere and a case opened for her in the CRM
+    d = tryton_deployment(sqlite_state, tryton)
+    d.crm.system.put("customer", ANNA)
+    d.drain()
+    ((customer, _),) = d.goldens("customer")
+    contact = d.native_id("customer", "crm", customer)
+    case = d.crm.system.put(
+        "complaint",
+        {"Subject": "Pęknięty kubek", "Description": "Kubek pękł po pierwszym myciu.", "Status": "New",
+         "ContactId": contact},
+    )  # fmt: skip
+
+    # When the sync runs
+    d.drain()
+
+    # Then Tryton has one draft complaint for her party, keyed by the canonical id
+    ((cid, _),) = d.goldens("complaint")
+    (complaint,) = erp.search("sale.complaint", [["reference", "=", cid]], ["id", "customer", "state", "description"])
+    assert complaint["customer"] == int(d.native_id("customer", "erp", customer) or 0)
+    assert (complaint["state"], complaint["description"]) == ("draft", "Kubek pękł po pierwszym myciu.")
+
+    # When the ERP moves it on (waiting for the customer, then approved)
+    erp.button("sale.complaint", "wait", complaint["id"])
+    d.drain()
+    assert d.crm.system.get("complaint", case)["Status"] == "On Hold"
+    erp.button("sale.complaint", "approve", complaint["id"])
+    d.drain()
+
+    # Then the case in the CRM shows it, and Tryton still holds one complaint
+    assert d.crm.system.get("complaint", case)["Status"] == "Approved"
+    assert len(erp.search("sale.complaint", [], ["id"])) == 1
