@@ -13,8 +13,9 @@ from sqlalchemy import select
 
 from connectors.memory import MemoryConnector
 from connectors.tryton import TrytonConnector
+from core.connector import ChangePage, NativeRecord
 from core.store.db import Store
-from core.store.schema import golden, xref
+from core.store.schema import dead_letters, golden, xref
 from core.sync.pipeline import Pipeline
 from core.sync.systems import System, Systems
 from mappings.loader import load_mapping
@@ -22,6 +23,16 @@ from tests.sync.helpers import Clock
 from tests.tryton.server import TrytonServer
 
 MAPPINGS = Path(__file__).resolve().parents[2] / "mappings"
+
+
+class SalesforceLikeMemory(MemoryConnector):
+    """The memory hub, answering with the record id under ``Id`` as Salesforce does
+    (mappings/salesforce.yaml reads ``Id``; the memory system keeps it under ``id``)."""
+
+    def read_changes(self, entity: str, cursor: str | None, limit: int = 500) -> ChangePage:
+        page = super().read_changes(entity, cursor, limit)
+        records = [NativeRecord(r.native_id, {**r.data, "Id": r.native_id}, r.deleted, r.updated_at) for r in page.records]
+        return ChangePage(records, page.cursor, page.more)
 
 
 @dataclass
@@ -34,6 +45,12 @@ class TrytonDeployment:
 
     def drain(self) -> int:
         return self.pipeline.drain()
+
+    def dead(self) -> list[tuple[str, str, str]]:
+        """Dead letters as (system, entity, error): a test asserts there are none it did not expect."""
+        with self.pipeline.store.begin() as conn:
+            rows = conn.execute(select(dead_letters.c.system, dead_letters.c.entity, dead_letters.c.error)).fetchall()
+        return [(r.system, r.entity, r.error) for r in rows]
 
     def goldens(self, entity: str) -> list[tuple[str, dict[str, Any]]]:
         with self.pipeline.store.begin() as conn:
@@ -60,7 +77,7 @@ class TrytonDeployment:
 def tryton_deployment(
     store: Store, server: TrytonServer, *, transport: httpx.BaseTransport | None = None
 ) -> TrytonDeployment:
-    crm, shop = MemoryConnector("crm"), MemoryConnector("shop")
+    crm, shop = SalesforceLikeMemory("crm"), MemoryConnector("shop")
     erp = TrytonConnector("erp", server.settings(), transport=transport)
     systems = Systems(
         hub=System(

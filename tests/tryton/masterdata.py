@@ -30,6 +30,11 @@ from trytond.modules.account_invoice.tests.tools import (  # noqa: E402
 from trytond.modules.company.tests.tools import create_company, get_company  # noqa: E402
 from trytond.modules.currency.tests.tools import get_currency  # noqa: E402
 
+# Countries: a real server loads them with trytond_import_countries (pycountry); these do here.
+Country = Model.get("country.country")
+for code, name in [("PL", "Poland"), ("DE", "Germany"), ("CZ", "Czechia"), ("LT", "Lithuania")]:
+    Country(name=name, code=code).save()
+
 currency = get_currency("PLN")
 create_company(currency=currency)
 company = get_company()

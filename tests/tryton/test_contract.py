@@ -46,7 +46,7 @@ def test_a_hub_customer_becomes_one_party_even_when_the_create_answer_is_lost(sq
 
     # When the sync runs, fails on the lost answer, and retries after the back-off
     d.drain()
-    assert lossy.dropped == 1
+    assert lossy.dropped == 1, d.dead()
     d.clock.advance(3600)
     d.drain()
 
