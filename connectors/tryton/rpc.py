@@ -161,7 +161,9 @@ class TrytonClient:
         except httpx.TransportError as exc:  # sent; the answer is lost
             if _safe_to_resend(method):
                 raise _Retry(f"Tryton's answer to {method} was lost: {type(exc).__name__}") from exc
-            raise TransientError(f"Tryton's answer to {method} was lost ({type(exc).__name__}): it may have happened") from exc
+            raise TransientError(
+                f"Tryton's answer to {method} was lost ({type(exc).__name__}): it may have happened"
+            ) from exc
         if response.status_code in (502, 503, 504):
             raise _Retry(f"Tryton answered HTTP {response.status_code} on {method}")
         return response

@@ -31,7 +31,9 @@ class SalesforceLikeMemory(MemoryConnector):
 
     def read_changes(self, entity: str, cursor: str | None, limit: int = 500) -> ChangePage:
         page = super().read_changes(entity, cursor, limit)
-        records = [NativeRecord(r.native_id, {**r.data, "Id": r.native_id}, r.deleted, r.updated_at) for r in page.records]
+        records = [
+            NativeRecord(r.native_id, {**r.data, "Id": r.native_id}, r.deleted, r.updated_at) for r in page.records
+        ]
         return ChangePage(records, page.cursor, page.more)
 
 
@@ -56,6 +58,12 @@ class TrytonDeployment:
         with self.pipeline.store.begin() as conn:
             rows = conn.execute(select(golden.c.id, golden.c.data).where(golden.c.entity == entity)).fetchall()
         return [(str(r.id), dict(r.data)) for r in rows]
+
+    def customer(self, email: str) -> tuple[str, dict[str, Any]]:
+        """The one golden customer with this e-mail (Tryton's own parties, the company's, sync too)."""
+        found = [(cid, g) for cid, g in self.goldens("customer") if email in (g.get("emails") or [])]
+        assert len(found) == 1, found
+        return found[0]
 
     def native_id(self, entity: str, system: str, cid: str) -> str | None:
         with self.pipeline.store.begin() as conn:

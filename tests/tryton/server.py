@@ -81,12 +81,13 @@ def _venv_python(root: Path) -> Path:
     return root / "venv" / "bin" / "python"
 
 
-def _config_text(data_dir: Path, listen: str = "127.0.0.1:0", extra: str = "") -> str:
+def _config_text(data_dir: Path, listen: str = "127.0.0.1:0", session_max_age: int = 30 * 24 * 3600) -> str:
+    # [session] max_age: a session's whole life (30 days by default; every call checks it);
+    # [session] timeout only guards the calls that want a fresh session (trytond/protocols/dispatcher.py).
     return (
         f"[database]\nuri = sqlite://\npath = {data_dir}\n\n"
         f"[web]\nlisten = {listen}\n\n"
-        "[session]\ntimeout = 600\n\n"
-        f"{extra}"
+        f"[session]\nmax_age = {session_max_age}\n"
     )
 
 
@@ -196,7 +197,7 @@ def master_ids() -> dict[str, Any]:
 class TrytonServer:
     """One ``trytond`` on 127.0.0.1 over a fresh copy of the template database."""
 
-    def __init__(self, workdir: Path | None = None, extra_config: str = "") -> None:
+    def __init__(self, workdir: Path | None = None, session_max_age: int = 30 * 24 * 3600) -> None:
         root = prepare()
         self.ids = master_ids()
         self._tmp = None if workdir else tempfile.TemporaryDirectory(prefix="trytond-")
@@ -205,7 +206,7 @@ class TrytonServer:
         data.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(root / "template.sqlite", data / f"{DATABASE}.sqlite")
         conf = self.dir / "trytond.conf"
-        conf.write_text(_config_text(data, extra=extra_config))
+        conf.write_text(_config_text(data, session_max_age=session_max_age))
         self.log_path = self.dir / "trytond.log"
         self._log = self.log_path.open("w+")
         self.proc = subprocess.Popen(

@@ -51,7 +51,7 @@ def test_a_hub_customer_becomes_one_party_even_when_the_create_answer_is_lost(sq
     d.drain()
 
     # Then Tryton holds exactly one party for the customer, with its contacts and address
-    ((cid, golden),) = d.goldens("customer")
+    cid, golden = d.customer("anna.kowalczyk@example.pl")
     parties = erp.search("party.party", [["code", "=", cid]], ["id", "name"])
     assert len(parties) == 1, parties
     assert parties[0]["name"] == "Anna Kowalczyk"
@@ -77,7 +77,7 @@ def test_an_email_changed_in_tryton_reaches_the_hub_though_the_party_is_untouche
     d = tryton_deployment(sqlite_state, tryton)
     d.crm.system.put("customer", ANNA)
     d.drain()
-    ((cid, _),) = d.goldens("customer")
+    cid, _ = d.customer("anna.kowalczyk@example.pl")
     party = int(d.native_id("customer", "erp", cid) or 0)
     party_stamp = erp.read("party.party", party, ["write_date"])["write_date"]
 
@@ -88,7 +88,7 @@ def test_an_email_changed_in_tryton_reaches_the_hub_though_the_party_is_untouche
     d.drain()
 
     # Then the hub has the new e-mail
-    ((_, golden),) = d.goldens("customer")
+    _, golden = d.customer("anna.k@example.pl")
     assert golden["emails"] == ["anna.k@example.pl"]
     crm_id = d.native_id("customer", "crm", cid)
     assert d.crm.system.get("customer", crm_id or "")["Email"] == "anna.k@example.pl"
@@ -125,7 +125,7 @@ def test_a_pos_sale_joins_the_customers_history_in_the_hub_as_a_store_touchpoint
     d = tryton_deployment(sqlite_state, tryton)
     d.crm.system.put("customer", ANNA)
     d.drain()
-    ((cid, _),) = d.goldens("customer")
+    cid, _ = d.customer("anna.kowalczyk@example.pl")
     party = int(d.native_id("customer", "erp", cid) or 0)
 
     # When she buys two mugs at the till, and an anonymous customer buys tea
@@ -153,7 +153,7 @@ def test_a_case_becomes_a_complaint_and_its_state_in_tryton_comes_back(sqlite_st
     d = tryton_deployment(sqlite_state, tryton)
     d.crm.system.put("customer", ANNA)
     d.drain()
-    ((customer, _),) = d.goldens("customer")
+    customer, _ = d.customer("anna.kowalczyk@example.pl")
     contact = d.native_id("customer", "crm", customer)
     case = d.crm.system.put(
         "complaint",
@@ -170,13 +170,15 @@ def test_a_case_becomes_a_complaint_and_its_state_in_tryton_comes_back(sqlite_st
     assert complaint["customer"] == int(d.native_id("customer", "erp", customer) or 0)
     assert (complaint["state"], complaint["description"]) == ("draft", "Kubek pękł po pierwszym myciu.")
 
-    # When the ERP moves it on (waiting for the customer, then approved)
+    # When the ERP moves it on (waiting for the customer, then approved and so done)
     erp.button("sale.complaint", "wait", complaint["id"])
     d.drain()
     assert d.crm.system.get("complaint", case)["Status"] == "On Hold"
     erp.button("sale.complaint", "approve", complaint["id"])
     d.drain()
 
-    # Then the case in the CRM shows it, and Tryton still holds one complaint
-    assert d.crm.system.get("complaint", case)["Status"] == "Approved"
+    # Then (an approved complaint with no actions left is done at once in Tryton) the case in the
+    # CRM is resolved, and Tryton still holds one complaint
+    assert erp.read("sale.complaint", complaint["id"], ["state"])["state"] == "done"
+    assert d.crm.system.get("complaint", case)["Status"] == "Resolved"
     assert len(erp.search("sale.complaint", [], ["id"])) == 1
