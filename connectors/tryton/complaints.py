@@ -29,7 +29,7 @@ def _vals(payload: dict[str, Any]) -> dict[str, Any]:
         vals["description"] = payload["description"]
     if "origin" in payload:
         origin = payload["origin"]
-        oid = origin.get("id") if isinstance(origin, dict) else origin
+        oid: Any = origin.get("id") if isinstance(origin, dict) else origin
         vals["origin"] = f"sale.sale,{int(oid)}" if oid not in (None, "") else None
     return vals
 

@@ -100,6 +100,14 @@ def undot(row: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+def booleans(record: dict[str, Any], *names: str) -> dict[str, Any]:
+    """Boolean fields as booleans: on SQLite Tryton answers 1/0."""
+    for name in names:
+        if name in record and record[name] is not None:
+            record[name] = bool(record[name])
+    return record
+
+
 def reference(value: Any) -> dict[str, Any] | None:
     """A Reference field ``"sale.sale,42"`` → ``{"model": "sale.sale", "id": 42}``."""
     if not isinstance(value, str) or "," not in value:
@@ -141,7 +149,7 @@ class TrytonConnector(Connector):
         self._warehouses: list[dict[str, Any]] | None = None
         self._ids: dict[tuple[str, str], int] = {}  # (model, code) → id: countries, languages, categories
 
-    @property  # type: ignore[override]
+    @property
     def calls(self) -> int:
         return self.client.calls
 
@@ -229,7 +237,7 @@ class TrytonConnector(Connector):
             kids = children.get(pid, {"cm": [], "ad": []})
             stamps = [s for s in (stamp_of(r) for r in [party, *kids["cm"], *kids["ad"]]) if s is not None]
             changed = max(stamps) if stamps else None
-            record = undot(party)
+            record = booleans(undot(party), "active")
             record["contact_mechanisms"] = [
                 {k: v for k, v in cm.items() if k not in ("party", "create_date", "write_date")} for cm in kids["cm"]
             ]
@@ -240,7 +248,7 @@ class TrytonConnector(Connector):
             record["changed_at"] = changed
             out.append(
                 NativeRecord(
-                    str(pid), plain(record), deleted=party.get("active") is False,
+                    str(pid), plain(record), deleted=record.get("active") is False,
                     updated_at=changed.replace(tzinfo=dt.UTC) if changed else None,
                 )
             )  # fmt: skip
@@ -262,7 +270,7 @@ class TrytonConnector(Connector):
         ) if ids else []  # fmt: skip
         out = []
         for p in products:
-            record = undot(p)
+            record = booleans(undot(p), "active")
             record["changed_at"] = stamp_of(p)
             out.append(NativeRecord(str(p["id"]), plain(record), updated_at=_aware(stamp_of(p))))
         return out, more or m
@@ -301,7 +309,7 @@ class TrytonConnector(Connector):
         self, product_ids: list[int], stamps: Mapping[int, dt.datetime] | None = None
     ) -> list[NativeRecord]:
         """Quantity on hand and forecast of these products in each published warehouse."""
-        out = []
+        out: list[NativeRecord] = []
         if not product_ids:
             return out
         for wh in self.warehouses():

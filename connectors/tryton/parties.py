@@ -168,10 +168,11 @@ def write_parties(conn: TrytonConnector, batch: list[WriteRequest]) -> list[Writ
     # 4. the stamps after the write, so the core recognises the echo of its own write
     written = sorted({int(r.native_id) for r in results if r is not None and r.ok and r.native_id})
     stamps = {rec.native_id: rec.updated_at for rec in conn._parties(written)} if written else {}
-    return [
-        WriteResult(native_id=r.native_id, updated_at=stamps.get(r.native_id or "")) if r is not None and r.ok else r
-        for r in results
-    ]  # type: ignore[misc]
+    out: list[WriteResult] = []
+    for r in results:
+        assert r is not None  # every request got a result above
+        out.append(WriteResult(native_id=r.native_id, updated_at=stamps.get(r.native_id or "")) if r.ok else r)
+    return out
 
 
 def _flat(value: Any) -> Any:

@@ -4,9 +4,10 @@ Protocol (trytond 8.x, https://docs.tryton.org/latest/server/topics/rpc.html and
 trytond/protocols/jsonrpc.py): ``POST /<database>/rpc/`` with ``{"id", "method", "params"}``.
 ``common.db.login [login, {"password": …}, language]`` answers ``[user_id, session, …]``; later
 calls carry ``Authorization: Session base64("<login>:<user_id>:<session>")`` and the user's context
-(``model.res.user.get_preferences [true, {}]``) as their last parameter. A session expires after
-``[session] timeout`` seconds idle (600 by default): the server then answers 401 and we log in
-again, once, and repeat the call.
+(``model.res.user.get_preferences [true, {}]``) as their last parameter. A session ends after
+``[session] max_age`` (30 days by default), when the server restarts with another session store,
+or when an admin clears it; a few sensitive calls also want it used within ``[session] timeout``
+(trytond/ir/session.py). The server then answers 401, and we log in again, once, and repeat the call.
 
 Typed values travel as ``{"__class__": "Decimal", "decimal": "19.90"}``, ``{"__class__":
 "datetime", "year": …}``, …; ``decode``/``encode`` translate them to and from Python values.

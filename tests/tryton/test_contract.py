@@ -51,7 +51,7 @@ def test_a_hub_customer_becomes_one_party_even_when_the_create_answer_is_lost(sq
     d.drain()
 
     # Then Tryton holds exactly one party for the customer, with its contacts and address
-    cid, golden = d.customer("anna.kowalczyk@example.pl")
+    cid, _ = d.customer("anna.kowalczyk@example.pl")
     parties = erp.search("party.party", [["code", "=", cid]], ["id", "name"])
     assert len(parties) == 1, parties
     assert parties[0]["name"] == "Anna Kowalczyk"
