@@ -107,7 +107,9 @@ def write_parties(conn: TrytonConnector, batch: list[WriteRequest]) -> list[Writ
         elif req.native_id and req.native_id.isdigit():
             party_ids[i] = int(req.native_id)
     existing = {int(r.native_id): r.data for r in conn._parties(sorted(set(party_ids.values())))}
-    # 2. creates in one call; if Tryton refuses the batch, one by one so one bad record fails alone
+    # 2. updates in one call (Tryton's write takes pairs: records, values, records, values, …) and
+    #    creates in one call; if Tryton refuses either, one by one so one bad record fails alone
+    updates: list[tuple[int, int, dict[str, Any]]] = []
     creates: list[tuple[int, dict[str, Any]]] = []
     for i, req in upserts:
         try:
@@ -123,25 +125,30 @@ def write_parties(conn: TrytonConnector, batch: list[WriteRequest]) -> list[Writ
             if current.get("code") != req.canonical_id:
                 diff["code"] = req.canonical_id
             diff.update(children)
+            results[i] = WriteResult(native_id=str(pid))
             if diff:
+                updates.append((i, pid, diff))
+        else:
+            creates.append((i, {**vals, "code": batch[i].canonical_id, **children}))
+    if updates:
+        try:
+            client.model("party.party", "write", *[x for _, pid, diff in updates for x in ([pid], diff)])
+        except RecordRejected:
+            for i, pid, diff in updates:
                 try:
                     client.model("party.party", "write", [pid], diff)
                 except SynchubError as exc:
                     results[i] = WriteResult(error=exc)
-                    continue
-            results[i] = WriteResult(native_id=str(pid))
-        else:
-            creates.append((i, {**vals, "code": batch[i].canonical_id, **children}))
     if creates:
         try:
             new_ids = client.model("party.party", "create", [v for _, v in creates])
-            for (i, _), pid in zip(creates, new_ids, strict=True):
-                results[i] = WriteResult(native_id=str(pid))
+            for (i, _), new_id in zip(creates, new_ids, strict=True):
+                results[i] = WriteResult(native_id=str(new_id))
         except RecordRejected:
             for i, vals in creates:
                 try:
-                    (pid,) = client.model("party.party", "create", [vals])
-                    results[i] = WriteResult(native_id=str(pid))
+                    (new_id,) = client.model("party.party", "create", [vals])
+                    results[i] = WriteResult(native_id=str(new_id))
                 except SynchubError as exc:
                     results[i] = WriteResult(error=exc)
     # 3. deletes and erasure: Tryton keeps parties referenced by documents, so archive (and blank)
