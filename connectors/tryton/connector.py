@@ -198,19 +198,69 @@ class TrytonConnector(Connector):
         state[model] = cur.dump()
         return fresh, more
 
+    def _streams(
+        self,
+        state: dict[str, Any],
+        primary: tuple[str, list[str]],
+        secondaries: list[tuple[str, list[str]]],
+        limit: int,
+        context: dict[str, Any] | None = None,
+    ) -> tuple[dict[str, list[dict[str, Any]]], bool]:
+        """Changed rows of a primary model and of the models whose changes stand for a change of it
+        (a party's contact mechanisms, a product's stock moves).
+
+        While the primary's first sweep runs it reads every record whole, so the secondaries wait,
+        their cursors started at their newest stamp when that sweep began: the initial load reads
+        each record once, and a change made during it is still caught afterwards.
+        """
+        model, fields = primary
+        initial = not ModelCursor.load(state.get(model)).swept
+        for sec, _ in secondaries:
+            if sec not in state:
+                state[sec] = self._start_cursor(sec, context).dump()
+        rows, more = self._changed(state, model, fields, limit, context=context)
+        out = {model: rows}
+        if initial:
+            return out, more
+        for sec, sec_fields in secondaries:
+            out[sec], m = self._changed(state, sec, sec_fields, limit, context=context)
+            more |= m
+        return out, more
+
+    def _start_cursor(self, model: str, context: dict[str, Any] | None) -> ModelCursor:
+        """A cursor past everything ``model`` holds now: its rows inside the overlap window are
+        marked seen, so only what changes from here on is delivered."""
+        stamps = []
+        for order_field, domain in (("id", []), ("write_date", [["write_date", "!=", None]])):
+            rows = self.client.search_read(
+                model, domain, ["create_date", "write_date"], limit=1, order=[[order_field, "DESC"]], context=context
+            )
+            stamps += [s for s in (stamp_of(r) for r in rows) if s is not None]
+        if not stamps:
+            return ModelCursor(swept=True)
+        newest = max(stamps)
+        cur = ModelCursor(since=newest - self.overlap, high=newest, swept=True)
+        window = self.client.search_read(
+            model, cur.domain(), ["id", "create_date", "write_date"], order=[["id", "ASC"]], context=context
+        )
+        cur.take(window)
+        cur.after_id = 0
+        return cur
+
     # customers: party.party plus the two tables that change a party without touching it
 
     def _read_customers(self, state: dict[str, Any], limit: int) -> tuple[list[NativeRecord], bool]:
-        ids: set[int] = set()
-        more = False
-        ctx = {"active_test": False}
-        rows, m = self._changed(state, "party.party", ["id", "create_date", "write_date"], limit, context=ctx)
-        ids.update(int(r["id"]) for r in rows)
-        more |= m
+        child = ["id", "party", "create_date", "write_date"]
+        rows, more = self._streams(
+            state,
+            ("party.party", ["id", "create_date", "write_date"]),
+            [("party.contact_mechanism", child), ("party.address", child)],
+            limit,
+            context={"active_test": False},
+        )
+        ids = {int(r["id"]) for r in rows["party.party"]}
         for model in ("party.contact_mechanism", "party.address"):
-            rows, m = self._changed(state, model, ["id", "party", "create_date", "write_date"], limit, context=ctx)
-            ids.update(int(r["party"]) for r in rows if r.get("party"))
-            more |= m
+            ids.update(int(r["party"]) for r in rows.get(model, []) if r.get("party"))
         return self._parties(sorted(ids)), more
 
     def _parties(self, ids: list[int]) -> list[NativeRecord]:
@@ -258,12 +308,15 @@ class TrytonConnector(Connector):
 
     def _read_products(self, state: dict[str, Any], limit: int) -> tuple[list[NativeRecord], bool]:
         ctx = {"active_test": False}
-        rows, more = self._changed(state, "product.product", ["id", "create_date", "write_date"], limit, context=ctx)
-        ids = {int(r["id"]) for r in rows}
-        tmpl, m = self._changed(
-            state, "product.template", ["id", "products", "create_date", "write_date"], limit, context=ctx
+        rows, more = self._streams(
+            state,
+            ("product.product", ["id", "create_date", "write_date"]),
+            [("product.template", ["id", "products", "create_date", "write_date"])],
+            limit,
+            context=ctx,
         )
-        for t in tmpl:
+        ids = {int(r["id"]) for r in rows["product.product"]}
+        for t in rows.get("product.template", []):
             ids.update(int(p) for p in t.get("products") or [])
         products = self.client.search_read(
             "product.product", [["id", "in", sorted(ids)]], PRODUCT_FIELDS, order=[["id", "ASC"]], context=ctx
@@ -273,7 +326,7 @@ class TrytonConnector(Connector):
             record = booleans(undot(p), "active")
             record["changed_at"] = stamp_of(p)
             out.append(NativeRecord(str(p["id"]), plain(record), updated_at=_aware(stamp_of(p))))
-        return out, more or m
+        return out, more
 
     def warehouses(self) -> list[dict[str, Any]]:
         """The published warehouses (id, code), from the ``warehouses`` setting (codes)."""
@@ -293,17 +346,20 @@ class TrytonConnector(Connector):
     def _read_stock(self, state: dict[str, Any], limit: int) -> tuple[list[NativeRecord], bool]:
         """Stock changes surface as stock moves (a move done or planned changes a product's quantity,
         not its write_date); new products as products. One record per product and warehouse."""
-        moves, more = self._changed(state, "stock.move", ["id", "product", "create_date", "write_date"], limit)
-        ids = {int(m["product"]) for m in moves if m.get("product")}
-        prods, m = self._changed(state, "product.product", ["id", "create_date", "write_date"], limit)
-        ids.update(int(p["id"]) for p in prods)
+        rows, more = self._streams(
+            state,
+            ("product.product", ["id", "create_date", "write_date"]),
+            [("stock.move", ["id", "product", "create_date", "write_date"])],
+            limit,
+            context={"active_test": False},
+        )
         stamps: dict[int, dt.datetime] = {}
-        for row in [*moves, *prods]:
-            pid = int(row.get("product") or row["id"]) if "product" in row else int(row["id"])
-            s = stamp_of(row)
-            if s is not None and (pid not in stamps or s > stamps[pid]):
-                stamps[pid] = s
-        return self.stock_levels(sorted(ids), stamps), more or m
+        for pid, stamp in [(int(p["id"]), stamp_of(p)) for p in rows["product.product"]] + [
+            (int(m["product"]), stamp_of(m)) for m in rows.get("stock.move", []) if m.get("product")
+        ]:
+            if pid not in stamps or (stamp is not None and stamp > stamps[pid]):
+                stamps[pid] = stamp or stamps.get(pid) or dt.datetime.min
+        return self.stock_levels(sorted(stamps), stamps), more
 
     def stock_levels(
         self, product_ids: list[int], stamps: Mapping[int, dt.datetime] | None = None

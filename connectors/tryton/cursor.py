@@ -34,6 +34,7 @@ class ModelCursor:
     after_id: int = 0
     high: dt.datetime | None = None
     seen: dict[int, dt.datetime] = field(default_factory=dict)
+    swept: bool = False  # one whole sweep done: every row there was has been delivered once
 
     def domain(self, extra: list[Any] | None = None) -> list[Any]:
         """The search domain of the next page, as data (a JSON list), never as text."""
@@ -63,6 +64,7 @@ class ModelCursor:
     def end_sweep(self, overlap: dt.timedelta) -> None:
         """The last page was short: the next sweep starts again from the overlap window."""
         self.after_id = 0
+        self.swept = True
         if self.high is not None:
             self.since = self.high - overlap
             since = self.since
@@ -74,6 +76,7 @@ class ModelCursor:
             "after": self.after_id,
             "high": self.high.isoformat() if self.high else None,
             "seen": {str(k): v.isoformat() for k, v in self.seen.items()},
+            "swept": self.swept,
         }
 
     @classmethod
@@ -85,4 +88,5 @@ class ModelCursor:
             after_id=int(data.get("after") or 0),
             high=dt.datetime.fromisoformat(data["high"]) if data.get("high") else None,
             seen={int(k): dt.datetime.fromisoformat(v) for k, v in (data.get("seen") or {}).items()},
+            swept=bool(data.get("swept")),
         )
