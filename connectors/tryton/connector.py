@@ -3,7 +3,8 @@
 Settings (a spoke's TOML section): ``base_url``, ``database``, ``login``, ``password`` (secret),
 ``warehouses`` (codes of the stock.location warehouses whose stock is published, default all),
 ``complaint_type`` (id of the sale.complaint.type given to complaints from the CRM),
-``overlap_seconds`` (the cursor's overlap window, default 120), ``page_size`` (default 500).
+``overlap_seconds`` (the cursor's overlap window, default 120), ``page_size`` (records per page,
+default 500), ``scan_size`` (rows per change-scan call, default 2000).
 
 Records handed to the mapping are Tryton's, decoded: Decimals and dates as text, timestamps as
 ISO text (naive UTC), a Many2One read inside (``country.code``) as a nested object, a Reference
@@ -146,6 +147,7 @@ class TrytonConnector(Connector):
         )
         self.overlap = dt.timedelta(seconds=float(s.get("overlap_seconds", 120)))
         self.page_size = int(s.get("page_size", 500))
+        self.scan_size = int(s.get("scan_size", 2000))
         self._warehouses: list[dict[str, Any]] | None = None
         self._ids: dict[tuple[str, str], int] = {}  # (model, code) → id: countries, languages, categories
 
@@ -186,15 +188,23 @@ class TrytonConnector(Connector):
         extra: list[Any] | None = None,
         context: dict[str, Any] | None = None,
     ) -> tuple[list[dict[str, Any]], bool]:
-        """One page of ``model``'s rows changed since its cursor (kept in ``state[model]``)."""
+        """Up to ``limit`` of ``model``'s rows changed since its cursor (kept in ``state[model]``).
+
+        The rows are scanned ``scan_size`` at a time (ids and stamps only: small), so rows already
+        delivered inside the overlap window cost little to skip; ``more`` when the sweep is not over.
+        """
         cur = ModelCursor.load(state.get(model))
-        rows = self.client.search_read(
-            model, cur.domain(extra), fields, limit=limit, order=[["id", "ASC"]], context=context
-        )
-        fresh = cur.take(rows)
-        more = len(rows) >= limit
-        if not more:
-            cur.end_sweep(self.overlap)
+        fresh: list[dict[str, Any]] = []
+        more = True
+        while len(fresh) < limit:
+            rows = self.client.search_read(
+                model, cur.domain(extra), fields, limit=self.scan_size, order=[["id", "ASC"]], context=context
+            )
+            fresh += cur.take(rows)
+            if len(rows) < self.scan_size:
+                cur.end_sweep(self.overlap)
+                more = False
+                break
         state[model] = cur.dump()
         return fresh, more
 

@@ -76,7 +76,7 @@ def test_the_domain_is_data_not_text():
 def test_parties_created_in_one_transaction_are_read_once_each_in_small_pages(tryton: TrytonServer, erp: Erp):
     # Given seven parties created in one call: one transaction, one timestamp
     erp.rpc.model("party.party", "create", [{"name": f"Klient {i}", "code": f"bulk-{i}"} for i in range(7)])
-    conn = TrytonConnector("erp", tryton.settings(page_size=3))
+    conn = TrytonConnector("erp", tryton.settings(page_size=3, scan_size=3))
 
     # When the connector reads customers in pages of three
     seen: list[str] = []
