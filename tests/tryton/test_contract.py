@@ -182,3 +182,52 @@ def test_a_case_becomes_a_complaint_and_its_state_in_tryton_comes_back(sqlite_st
     assert erp.read("sale.complaint", complaint["id"], ["state"])["state"] == "done"
     assert d.crm.system.get("complaint", case)["Status"] == "Resolved"
     assert len(erp.search("sale.complaint", [], ["id"])) == 1
+
+
+def test_a_web_order_becomes_one_confirmed_sale_and_its_progress_comes_back(sqlite_state, tryton, erp: Erp):
+    # Given a customer synced everywhere and her web order in the CRM
+    d = tryton_deployment(sqlite_state, tryton)
+    d.crm.system.put("customer", ANNA)
+    d.drain()
+    customer, _ = d.customer("anna.kowalczyk@example.pl")
+    order = d.crm.system.put(
+        "order",
+        {
+            "Channel_Order_Number__c": "#1050",
+            "BillToContactId": d.native_id("customer", "crm", customer),
+            "Status": "Activated",
+            "CurrencyIsoCode": "PLN",
+            "Placed_At__c": "2026-11-23T10:15:00Z",
+            "ShippingStreet": "ul. Karmelicka 32/3",
+            "ShippingPostalCode": "31-128",
+            "ShippingCity": "Kraków",
+            "ShippingCountryCode": "PL",
+            "OrderItems": {
+                "records": [
+                    {"Sku__c": "KOC-02", "Description": "Koc wełniany", "Quantity": 1, "UnitPrice": 162.60},
+                    {"Sku__c": "KUBEK-01", "Description": "Kubek ceramiczny", "Quantity": 2, "UnitPrice": 24.39},
+                ]
+            },
+        },
+    )
+
+    # When the sync runs (twice: a replay must not make a second sale)
+    d.drain()
+    d.crm.system.edit("order", order, Description="Proszę dzwonić domofonem.")
+    d.drain()
+
+    assert not d.dead(), d.dead()
+    # Then Tryton has one confirmed sale for her party, with the shop's prices and VAT added
+    (sale,) = erp.search(
+        "sale.sale", [["reference", "=", "#1050"]], ["id", "party", "state", "untaxed_amount", "total_amount"]
+    )
+    assert sale["party"] == int(d.native_id("customer", "erp", customer) or 0)
+    assert sale["state"] == "processing", sale  # confirmed, then processed at once: shipment planned
+    assert str(sale["untaxed_amount"]) == "211.38"
+    assert str(sale["total_amount"]) == "260.00"  # 23 % VAT from the product's category
+    lines = erp.search("sale.line", [["sale", "=", sale["id"]]], ["product", "quantity"])
+    assert sorted((ln["product"], ln["quantity"]) for ln in lines) == [(1, 2.0), (2, 1.0)]
+
+    # And the ERP's progress is the order's status in the CRM
+    assert d.crm.system.get("order", order)["Status"] == "Processing"
+    assert not [x for x in d.dead() if x[1] == "order"], d.dead()
