@@ -128,7 +128,7 @@ def main() -> int:
             f"`uv run python bench/tryton.py --parties {n} --write-docs` — trytond {PINS['trytond']} on SQLite, "
             f"one server on 127.0.0.1, Python {platform.python_version()}, {os.cpu_count()} CPUs (shared).\n"
             "Batches of 100 parties; every party has an e-mail, a mobile and an address. "
-            "\"calls per 1,000\" counts JSON-RPC calls (logins included) per 1,000 records.\n\n" + table + "\n"
+            '"calls per 1,000" counts JSON-RPC calls (logins included) per 1,000 records.\n\n' + table + "\n"
         )
     return 0
 
