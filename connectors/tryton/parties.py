@@ -121,9 +121,9 @@ def write_parties(conn: TrytonConnector, batch: list[WriteRequest]) -> list[Writ
         if i in party_ids and party_ids[i] in existing:
             pid = party_ids[i]
             current = existing[pid]
+            # `code` is set on create only: Tryton makes it read-only afterwards (a party keyed in
+            # Tryton keeps its own code and is found through the cross-reference instead)
             diff = {k: v for k, v in vals.items() if _flat(current.get(k)) != v}
-            if current.get("code") != req.canonical_id:
-                diff["code"] = req.canonical_id
             diff.update(children)
             results[i] = WriteResult(native_id=str(pid))
             if diff:
@@ -159,9 +159,9 @@ def write_parties(conn: TrytonConnector, batch: list[WriteRequest]) -> list[Writ
         if not pid_text.isdigit():
             results[i] = WriteResult(native_id=req.native_id)
             continue
-        vals = {"active": False}
-        if req.op == "erase":
-            vals.update({"name": "(erased)", "code": None})
+        vals: dict[str, Any] = {"active": False}
+        if req.op == "erase":  # the code stays: a random id, not personal data, and read-only in Tryton
+            vals["name"] = "(erased)"
         try:
             client.model("party.party", "write", [int(pid_text)], vals)
             if req.op == "erase":

@@ -5,6 +5,7 @@ that receives stock."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,13 +27,20 @@ MAPPINGS = Path(__file__).resolve().parents[2] / "mappings"
 
 
 class SalesforceLikeMemory(MemoryConnector):
-    """The memory hub, answering with the record id under ``Id`` as Salesforce does
-    (mappings/salesforce.yaml reads ``Id``; the memory system keeps it under ``id``)."""
+    """The memory hub, answering as Salesforce does: the record id under ``Id`` and its last change
+    under ``SystemModstamp`` (what mappings/salesforce.yaml reads; the memory system keeps them under
+    ``id`` and ``updated_at``)."""
 
     def read_changes(self, entity: str, cursor: str | None, limit: int = 500) -> ChangePage:
         page = super().read_changes(entity, cursor, limit)
         records = [
-            NativeRecord(r.native_id, {**r.data, "Id": r.native_id}, r.deleted, r.updated_at) for r in page.records
+            NativeRecord(
+                r.native_id,
+                {**r.data, "Id": r.native_id, "SystemModstamp": r.data.get("updated_at")},
+                r.deleted,
+                r.updated_at,
+            )
+            for r in page.records
         ]
         return ChangePage(records, page.cursor, page.more)
 
@@ -114,4 +122,5 @@ def tryton_deployment(
         },
     )
     clock = Clock()
+    clock.now = datetime.now(UTC)  # Tryton and the memory systems stamp with the real clock
     return TrytonDeployment(Pipeline(store, systems, clock=clock), crm, shop, erp, clock)

@@ -5,6 +5,8 @@ Each test starts its own trytond from the cached template (tests/tryton/server.p
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import httpx
 
 from tests.tryton.deployment import tryton_deployment
@@ -231,3 +233,78 @@ def test_a_web_order_becomes_one_confirmed_sale_and_its_progress_comes_back(sqli
     # And the ERP's progress is the order's status in the CRM
     assert d.crm.system.get("order", order)["Status"] == "Processing"
     assert not [x for x in d.dead() if x[1] == "order"], d.dead()
+
+
+def test_a_complaint_keyed_in_tryton_becomes_a_case_and_the_crms_edit_goes_back(sqlite_state, tryton, erp: Erp):
+    # Given a customer synced everywhere, and a complaint a clerk keys in Tryton for her
+    d = tryton_deployment(sqlite_state, tryton)
+    d.crm.system.put("customer", ANNA)
+    d.drain()
+    customer, _ = d.customer("anna.kowalczyk@example.pl")
+    party = int(d.native_id("customer", "erp", customer) or 0)
+    (complaint,) = erp.rpc.model(
+        "sale.complaint",
+        "create",
+        [{"customer": party, "type": tryton.ids["complaint_type"], "description": "Koc zaciąga się."}],
+    )
+
+    # When the sync runs
+    d.drain()
+
+    # Then the CRM has a new case for her contact
+    ((cid, _),) = d.goldens("complaint")
+    case = d.native_id("complaint", "crm", cid) or ""
+    crm_case = d.crm.system.get("complaint", case) or {}
+    assert crm_case["ContactId"] == d.native_id("customer", "crm", customer)
+    assert (crm_case["Status"], crm_case["Description"]) == ("New", "Koc zaciąga się.")
+
+    # When an agent adds to the description in the CRM
+    d.crm.system.edit("complaint", case, Description="Koc zaciąga się; klientka prosi o wymianę.")
+    d.drain()
+
+    # Then Tryton's complaint has it, now keyed by the canonical id, and is still the only one
+    row = erp.read("sale.complaint", complaint, ["description", "reference"])
+    assert row == {"id": complaint, "description": "Koc zaciąga się; klientka prosi o wymianę.", "reference": cid}
+    assert len(erp.search("sale.complaint", [], ["id"])) == 1
+    assert not d.dead(), d.dead()
+
+
+def test_a_price_changed_in_tryton_wins_over_an_edit_in_the_crm(sqlite_state, tryton, erp: Erp):
+    # Given the products synced to the CRM
+    d = tryton_deployment(sqlite_state, tryton)
+    d.drain()
+    products = {g["sku"]: cid for cid, g in d.goldens("product")}
+    product2 = d.native_id("product", "crm", products["KUBEK-01"]) or ""
+    assert str((d.crm.system.get("product", product2) or {})["Price__c"]) == "24.39"
+
+    # When someone edits the price in the CRM while the ERP changes the list price
+    d.crm.system.edit("product", product2, Price__c="1.00")
+    (template,) = erp.search("product.product", [["code", "=", "KUBEK-01"]], ["template"])
+    erp.rpc.model("product.template", "write", [template["template"]], {"list_price": Decimal("25.00")})
+    d.drain()
+
+    # Then the ERP's price is the golden price and the CRM is set back to it
+    golden = dict(d.goldens("product"))[products["KUBEK-01"]]
+    assert str(golden["price"]) == "25.00"
+    assert str((d.crm.system.get("product", product2) or {})["Price__c"]) == "25.00"
+
+
+def test_erasure_leaves_an_archived_party_without_personal_data(sqlite_state, tryton, erp: Erp):
+    # Given a customer synced to Tryton
+    d = tryton_deployment(sqlite_state, tryton)
+    d.crm.system.put("customer", ANNA)
+    d.drain()
+    customer, _ = d.customer("anna.kowalczyk@example.pl")
+    party = int(d.native_id("customer", "erp", customer) or 0)
+
+    # When she asks to be forgotten
+    d.pipeline.erase("customer", customer)
+    d.drain()
+
+    # Then Tryton keeps only an archived shell of the party (documents may still point at it)
+    assert not d.dead(), d.dead()
+    row = erp.search("party.party", [["id", "=", party]], ["name", "code", "active"])[0]
+    assert (row["name"], bool(row["active"])) == ("(erased)", False)
+    assert row["code"] == customer  # a random id, not personal data: Tryton keeps a code read-only
+    assert erp.search("party.contact_mechanism", [["party", "=", party]], ["id"]) == []
+    assert erp.search("party.address", [["party", "=", party]], ["id"]) == []
