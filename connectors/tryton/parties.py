@@ -159,11 +159,11 @@ def write_parties(conn: TrytonConnector, batch: list[WriteRequest]) -> list[Writ
         if not pid_text.isdigit():
             results[i] = WriteResult(native_id=req.native_id)
             continue
-        vals: dict[str, Any] = {"active": False}
+        archive: dict[str, Any] = {"active": False}
         if req.op == "erase":  # the code stays: a random id, not personal data, and read-only in Tryton
-            vals["name"] = "(erased)"
+            archive["name"] = "(erased)"
         try:
-            client.model("party.party", "write", [int(pid_text)], vals)
+            client.model("party.party", "write", [int(pid_text)], archive)
             if req.op == "erase":
                 for model in ("party.contact_mechanism", "party.address"):
                     ids = [r["id"] for r in client.search_read(model, [["party", "=", int(pid_text)]], ["id"])]
