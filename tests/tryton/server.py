@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import itertools
 import json
 import os
 import re
@@ -49,6 +50,10 @@ PINS = {
     "trytond-sale-point": "8.2.0",
     "trytond-sale-complaint": "8.2.0",
     "proteus": "8.2.0",
+    # Tryton on PostgreSQL needs psycopg 3 and its pool (not psycopg2)
+    "psycopg": "3.3.9",
+    "psycopg-binary": "3.3.9",
+    "psycopg-pool": "3.3.3",
 }
 MODULES = ["party", "company", "product", "stock", "account", "sale", "sale_point", "sale_complaint", "synchub_pos"]
 DATABASE = "synchub"
@@ -81,14 +86,20 @@ def _venv_python(root: Path) -> Path:
     return root / "venv" / "bin" / "python"
 
 
-def _config_text(data_dir: Path, listen: str = "127.0.0.1:0", session_max_age: int = 30 * 24 * 3600) -> str:
+def _config_text(
+    data_dir: Path | None,
+    listen: str = "127.0.0.1:0",
+    session_max_age: int = 30 * 24 * 3600,
+    postgres_port: int | None = None,
+) -> str:
     # [session] max_age: a session's whole life (30 days by default; every call checks it);
     # [session] timeout only guards the calls that want a fresh session (trytond/protocols/dispatcher.py).
-    return (
-        f"[database]\nuri = sqlite://\npath = {data_dir}\n\n"
-        f"[web]\nlisten = {listen}\n\n"
-        f"[session]\nmax_age = {session_max_age}\n"
+    database = (
+        f"uri = postgresql://postgres@127.0.0.1:{postgres_port}/\n"
+        if postgres_port
+        else f"uri = sqlite://\npath = {data_dir}\n"
     )
+    return f"[database]\n{database}\n[web]\nlisten = {listen}\n\n[session]\nmax_age = {session_max_age}\n"
 
 
 def is_prepared() -> bool:
@@ -190,6 +201,71 @@ def _build(root: Path, log: Any) -> None:
     shutil.rmtree(data)
 
 
+def prepare_pg(log: Any = print) -> Path:
+    """Also build a PostgreSQL template (a plain pg_dump), once: activating the modules on
+    PostgreSQL takes minutes, restoring the dump seconds. Needs initdb/pg_ctl (sandbox/postgres.py)."""
+    from sandbox.postgres import PostgresServer, _pg_bin
+
+    root = prepare(log)
+    dump = root / "template.pg.sql"
+    if dump.is_file():
+        return root
+    with open(root.parent / f"{root.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if dump.is_file():
+            return root
+        started = time.monotonic()
+        pg = PostgresServer()
+        try:
+            pg._exec(f"CREATE DATABASE {DATABASE}")
+            conf = root / "build-pg.conf"
+            conf.write_text(_config_text(None, postgres_port=pg.port))
+            passfile = root / "admin.pass"
+            passfile.write_text(ADMIN_PASSWORD)
+            env = {**os.environ, "TRYTONPASSFILE": str(passfile)}
+            log("tryton: activating modules on PostgreSQL (minutes, once)")
+            _run(
+                [
+                    str(root / "venv" / "bin" / "trytond-admin"),
+                    "-c",
+                    str(conf),
+                    "-d",
+                    DATABASE,
+                    "--all",
+                    "-u",
+                    *MODULES,
+                    "--activate-dependencies",
+                    "--email",
+                    "admin@example.com",
+                ],
+                env=env,
+            )
+            _run([str(_venv_python(root)), str(HERE / "masterdata.py"), str(conf), DATABASE], env=env)
+            pg_dump = _pg_bin("pg_dump") or "pg_dump"
+            partial = root / "template.pg.sql.part"
+            _run(
+                [
+                    pg_dump,
+                    "-h",
+                    "127.0.0.1",
+                    "-p",
+                    str(pg.port),
+                    "-U",
+                    "postgres",
+                    "--no-owner",
+                    "--no-privileges",
+                    "-f",
+                    str(partial),
+                    DATABASE,
+                ]
+            )
+            partial.rename(dump)
+        finally:
+            pg.stop()
+        log(f"tryton: PostgreSQL template built in {time.monotonic() - started:.0f} s")
+        return root
+
+
 def master_ids() -> dict[str, Any]:
     return dict(json.loads((cache_dir() / "ready.json").read_text())["ids"])
 
@@ -197,27 +273,57 @@ def master_ids() -> dict[str, Any]:
 class TrytonServer:
     """One ``trytond`` on 127.0.0.1 over a fresh copy of the template database."""
 
-    def __init__(self, workdir: Path | None = None, session_max_age: int = 30 * 24 * 3600) -> None:
-        root = prepare()
+    _pg_databases = itertools.count(1)
+
+    def __init__(
+        self, workdir: Path | None = None, session_max_age: int = 30 * 24 * 3600, postgres: Any = None
+    ) -> None:
+        """``postgres``: a sandbox.postgres.PostgresServer to run on instead of SQLite."""
+        root = prepare_pg() if postgres is not None else prepare()
         self.ids = master_ids()
         self._tmp = None if workdir else tempfile.TemporaryDirectory(prefix="trytond-")
         self.dir = Path(workdir or self._tmp.name)  # type: ignore[union-attr]
-        data = self.dir / "data"
-        data.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(root / "template.sqlite", data / f"{DATABASE}.sqlite")
         conf = self.dir / "trytond.conf"
-        conf.write_text(_config_text(data, session_max_age=session_max_age))
+        self.database = DATABASE
+        if postgres is None:
+            data = self.dir / "data"
+            data.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(root / "template.sqlite", data / f"{DATABASE}.sqlite")
+            conf.write_text(_config_text(data, session_max_age=session_max_age))
+        else:
+            from sandbox.postgres import _pg_bin
+
+            self.database = f"tryton_{next(self._pg_databases)}_{os.getpid()}"
+            postgres._exec(f"CREATE DATABASE {self.database}")
+            _run(
+                [
+                    _pg_bin("psql") or "psql",
+                    "-h",
+                    "127.0.0.1",
+                    "-p",
+                    str(postgres.port),
+                    "-U",
+                    "postgres",
+                    "-q",
+                    "-v",
+                    "ON_ERROR_STOP=1",
+                    "-d",
+                    self.database,
+                    "-f",
+                    str(root / "template.pg.sql"),
+                ]
+            )
+            conf.write_text(_config_text(None, session_max_age=session_max_age, postgres_port=postgres.port))
         self.log_path = self.dir / "trytond.log"
         self._log = self.log_path.open("w+")
         self.proc = subprocess.Popen(
-            [str(root / "venv" / "bin" / "trytond"), "-c", str(conf), "-d", DATABASE, "-v"],
+            [str(root / "venv" / "bin" / "trytond"), "-c", str(conf), "-d", self.database, "-v"],
             stdout=self._log,
             stderr=subprocess.STDOUT,
             text=True,
         )
         self.port = self._wait_for_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
-        self.database = DATABASE
         self.login = ADMIN_LOGIN
         self.password = ADMIN_PASSWORD
         self._lock = threading.Lock()
@@ -262,11 +368,11 @@ class TrytonServer:
 
 
 def main(argv: list[str]) -> int:
-    if argv[:1] != ["prepare"]:
-        print("usage: python -m tests.tryton.server prepare", file=sys.stderr)
+    if argv[:1] != ["prepare"] or argv[1:] not in ([], ["--postgresql"]):
+        print("usage: python -m tests.tryton.server prepare [--postgresql]", file=sys.stderr)
         return 2
     started = time.monotonic()
-    root = prepare()
+    root = prepare_pg() if argv[1:] == ["--postgresql"] else prepare()
     print(f"tryton ready at {root} ({time.monotonic() - started:.1f} s)")
     return 0
 
