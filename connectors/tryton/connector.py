@@ -4,7 +4,9 @@ Settings (a spoke's TOML section): ``base_url``, ``database``, ``login``, ``pass
 ``warehouses`` (codes of the stock.location warehouses whose stock is published, default all),
 ``complaint_type`` (id of the sale.complaint.type given to complaints from the CRM),
 ``overlap_seconds`` (the cursor's overlap window, default 120), ``page_size`` (records per page,
-default 500), ``scan_size`` (rows per change-scan call, default 2000).
+default 500), ``scan_size`` (rows per change-scan call, default 2000), ``party_domain`` (a Tryton
+domain, as a list, narrowing which parties are read as customers: suppliers and the company's own
+party are parties too; default all).
 
 Records handed to the mapping are Tryton's, decoded: Decimals and dates as text, timestamps as
 ISO text (naive UTC), a Many2One read inside (``country.code``) as a nested object, a Reference
@@ -148,6 +150,10 @@ class TrytonConnector(Connector):
         self.overlap = dt.timedelta(seconds=float(s.get("overlap_seconds", 120)))
         self.page_size = int(s.get("page_size", 500))
         self.scan_size = int(s.get("scan_size", 2000))
+        domain = s.get("party_domain") or []
+        if not isinstance(domain, list) or not all(isinstance(c, list | str) for c in domain):
+            raise ConfigError(f"tryton spoke {name!r}: party_domain must be a Tryton domain (a list of clauses)")
+        self.party_domain: list[Any] = domain
         self._warehouses: list[dict[str, Any]] | None = None
         self._ids: dict[tuple[str, str], int] = {}  # (model, code) → id: countries, languages, categories
 
@@ -271,14 +277,17 @@ class TrytonConnector(Connector):
         ids = {int(r["id"]) for r in rows["party.party"]}
         for model in ("party.contact_mechanism", "party.address"):
             ids.update(int(r["party"]) for r in rows.get(model, []) if r.get("party"))
-        return self._parties(sorted(ids)), more
+        return self._parties(sorted(ids), self.party_domain), more
 
-    def _parties(self, ids: list[int]) -> list[NativeRecord]:
-        """Full party records (contact mechanisms and addresses inside), in id order."""
+    def _parties(self, ids: list[int], domain: list[Any] | None = None) -> list[NativeRecord]:
+        """Full party records (contact mechanisms and addresses inside), in id order; ``domain``
+        narrows them (the reads use ``party_domain``; the writes must see every party)."""
         if not ids:
             return []
         ctx = {"active_test": False}
-        parties = self.client.search_read("party.party", [["id", "in", ids]], PARTY_FIELDS, context=ctx)
+        parties = self.client.search_read(
+            "party.party", [["id", "in", ids], *(domain or [])], PARTY_FIELDS, context=ctx
+        )
         mechanisms = self.client.search_read(
             "party.contact_mechanism", [["party", "in", ids]], MECHANISM_FIELDS, order=[["id", "ASC"]], context=ctx
         )

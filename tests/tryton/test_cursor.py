@@ -113,3 +113,19 @@ def test_a_wrong_password_is_a_configuration_error_without_the_password_in_it(tr
     with pytest.raises(ConfigError) as info:
         conn.read_changes("customer", None)
     assert "not-the-password" not in str(info.value)
+
+
+def test_party_domain_narrows_the_customers_read_but_never_the_writes(tryton: TrytonServer, erp: Erp):
+    # Given parties that are customers and one that is not (the company's own party is another)
+    erp.rpc.model(
+        "party.party", "create", [{"name": "Klient", "code": "cust-1"}, {"name": "Dostawca", "code": "sup-1"}]
+    )
+    conn = TrytonConnector("erp", tryton.settings(party_domain=[["code", "like", "cust-%"]]))
+
+    # When customers are read
+    codes = [r.data["code"] for r in conn.read_changes("customer", None).records]
+
+    # Then only the customers come in
+    assert codes == ["cust-1"]
+    with pytest.raises(ConfigError):
+        TrytonConnector("erp", tryton.settings(party_domain="code = 'x'"))
