@@ -372,16 +372,17 @@ class TrytonConnector(Connector):
             limit,
             context={"active_test": False},
         )
-        stamps: dict[int, dt.datetime] = {}
+        # a product's stock changed when it or one of its moves last did: that is the level's time
+        stamps: dict[int, dt.datetime | None] = {}
         for pid, stamp in [(int(p["id"]), stamp_of(p)) for p in rows["product.product"]] + [
             (int(m["product"]), stamp_of(m)) for m in rows.get("stock.move", []) if m.get("product")
         ]:
-            if pid not in stamps or (stamp is not None and stamp > stamps[pid]):
-                stamps[pid] = stamp or stamps.get(pid) or dt.datetime.min
+            known = stamps.get(pid)
+            stamps[pid] = max(known, stamp) if known is not None and stamp is not None else (known or stamp)
         return self.stock_levels(sorted(stamps), stamps), more
 
     def stock_levels(
-        self, product_ids: list[int], stamps: Mapping[int, dt.datetime] | None = None
+        self, product_ids: list[int], stamps: Mapping[int, dt.datetime | None] | None = None
     ) -> list[NativeRecord]:
         """Quantity on hand and forecast of these products in each published warehouse."""
         out: list[NativeRecord] = []
