@@ -1,6 +1,6 @@
 """Records/s and RPC calls per 1,000 parties of the Tryton connector against a real trytond 8.2.
 
-Starts a server from the cached template (tests/tryton/server.py; the first run builds the cache,
+Starts a server from the cached template (sandbox/tryton/server.py; the first run builds the cache,
 about 40 s), then measures through the connector — the same code the sync runs:
 
 * write (create): N new customers as parties with an e-mail, a mobile and an address, in the
@@ -36,7 +36,7 @@ if str(ROOT) not in sys.path:  # `python bench/tryton.py` puts bench/ first, not
 from bench._docs import replace_section  # noqa: E402
 from connectors.tryton import TrytonConnector  # noqa: E402
 from core.connector import WriteRequest  # noqa: E402
-from tests.tryton.server import PINS, TrytonServer  # noqa: E402
+from sandbox.tryton.server import PINS, TrytonServer  # noqa: E402
 
 
 def payload(i: int, email: str, city: str) -> dict[str, Any]:

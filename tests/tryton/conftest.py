@@ -1,6 +1,6 @@
 """Fixtures: a real trytond per test (from the cached template), and a deployment around it.
 
-The first use builds the cache (``python -m tests.tryton.server prepare``, about 40 s); later
+The first use builds the cache (``python -m sandbox.tryton.server prepare``, about 40 s); later
 tests start a server from a copy of the template in a few seconds.
 """
 
@@ -11,8 +11,8 @@ from collections.abc import Iterator
 import pytest
 
 from core.store.db import Store
-from tests.tryton.erp import Erp
-from tests.tryton.server import TrytonServer
+from sandbox.tryton.erp import Erp
+from sandbox.tryton.server import TrytonServer
 
 
 @pytest.fixture

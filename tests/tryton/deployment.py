@@ -20,8 +20,8 @@ from core.store.schema import dead_letters, golden, xref
 from core.sync.pipeline import Pipeline
 from core.sync.systems import System, Systems
 from mappings.loader import load_mapping
+from sandbox.tryton.server import TrytonServer
 from tests.sync.helpers import Clock
-from tests.tryton.server import TrytonServer
 
 MAPPINGS = Path(__file__).resolve().parents[2] / "mappings"
 

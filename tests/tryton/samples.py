@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from connectors.tryton import TrytonConnector
-from tests.tryton.erp import Erp
-from tests.tryton.server import TrytonServer
+from sandbox.tryton.erp import Erp
+from sandbox.tryton.server import TrytonServer
 
 SAMPLES = Path(__file__).resolve().parents[2] / "mappings" / "samples"
 ENTITIES = ["customer", "product", "stock_level", "touchpoint", "complaint"]

@@ -18,8 +18,8 @@ import pytest
 from connectors.tryton import TrytonConnector
 from core.connector import WriteRequest, WriteResult
 from core.errors import TransientError
-from tests.tryton.erp import Erp
-from tests.tryton.server import TrytonServer
+from sandbox.tryton.erp import Erp
+from sandbox.tryton.server import TrytonServer
 
 
 def customers(prefix: str, n: int) -> list[WriteRequest]:

@@ -1,6 +1,6 @@
 """Contract tests against a real Tryton 8.2 server: the hub (CRM) and Tryton stay in step.
 
-Each test starts its own trytond from the cached template (tests/tryton/server.py).
+Each test starts its own trytond from the cached template (sandbox/tryton/server.py).
 """
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from decimal import Decimal
 
 import httpx
 
+from sandbox.tryton.erp import Erp
 from tests.tryton.deployment import tryton_deployment
-from tests.tryton.erp import Erp
 
 ANNA = {
     "FirstName": "Anna",

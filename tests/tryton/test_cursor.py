@@ -12,8 +12,8 @@ import pytest
 from connectors.tryton import TrytonConnector
 from connectors.tryton.cursor import ModelCursor
 from core.errors import ConfigError
-from tests.tryton.erp import Erp
-from tests.tryton.server import TrytonServer
+from sandbox.tryton.erp import Erp
+from sandbox.tryton.server import TrytonServer
 
 T0 = dt.datetime(2026, 11, 20, 9, 0, 0)
 

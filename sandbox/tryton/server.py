@@ -1,10 +1,10 @@
 """A real Tryton 8.2 server for tests and benchmarks: installed once, started per test in seconds.
 
-``prepare()`` (``python -m tests.tryton.server prepare``) builds, once per set of pinned versions:
+``prepare()`` (``python -m sandbox.tryton.server prepare``) builds, once per set of pinned versions:
 
 * its own venv (``python3 -m uv venv`` + ``uv pip install`` of the pinned modules), never the
   project's — trytond's dependencies must not leak into our lock;
-* the ``synchub_pos`` server module (tests/tryton/synchub_pos: a customer on POS tickets), copied
+* the ``synchub_pos`` server module (sandbox/tryton/synchub_pos: a customer on POS tickets), copied
   into ``trytond/modules``;
 * a SQLite database with every module activated and the master data (masterdata.py), saved as a
   template with SQLite's online backup.
@@ -369,7 +369,7 @@ class TrytonServer:
 
 def main(argv: list[str]) -> int:
     if argv[:1] != ["prepare"] or argv[1:] not in ([], ["--postgresql"]):
-        print("usage: python -m tests.tryton.server prepare [--postgresql]", file=sys.stderr)
+        print("usage: python -m sandbox.tryton.server prepare [--postgresql]", file=sys.stderr)
         return 2
     started = time.monotonic()
     root = prepare_pg() if argv[1:] == ["--postgresql"] else prepare()

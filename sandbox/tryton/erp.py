@@ -7,7 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 from connectors.tryton.rpc import TrytonClient
-from tests.tryton.server import TrytonServer
+from sandbox.tryton.server import TrytonServer
 
 
 class Erp:
