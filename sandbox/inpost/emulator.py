@@ -36,6 +36,7 @@ shipment is created, then the reply is a 502: the classic duplicate-create trap)
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import re
@@ -86,6 +87,12 @@ _PDF = (
 )
 
 
+def _copy(value: dict[str, Any]) -> dict[str, Any]:
+    """A deep copy through JSON: what a client receives never aliases the emulator's state."""
+    copied: dict[str, Any] = json.loads(json.dumps(value))
+    return copied
+
+
 def _ts(moment: datetime) -> str:
     """ShipX's timestamp style: local time with milliseconds and the offset (2026-11-20T14:02:11.452+01:00)."""
     return moment.astimezone(WARSAW).isoformat(timespec="milliseconds")
@@ -129,7 +136,7 @@ class ShipXEmulator:
     def __init__(
         self,
         *,
-        token: str = "shipx-test-token",
+        token: str = "shipx-test-token",  # noqa: S107 - the emulator's own test token
         organization_id: int = 1,
         latency: float = 0.0,
         webhook_url: str | None = None,
@@ -231,7 +238,7 @@ class ShipXEmulator:
 
     def shipment(self, shipment_id: int | str) -> dict[str, Any]:
         with self.state.lock:
-            return json.loads(json.dumps(self.state.shipments[int(shipment_id)]))
+            return _copy(self.state.shipments[int(shipment_id)])
 
     def shipments(self) -> list[dict[str, Any]]:
         with self.state.lock:
@@ -488,7 +495,7 @@ class ShipXEmulator:
             s = self.state.shipments.get(sid)
             if s is None:
                 raise ShipXError(404, "resource_not_found", "Resource you are looking for are not found")
-            return json.loads(json.dumps(s))
+            return _copy(s)
 
     def _list(self, path: str, query: dict[str, str]) -> tuple[int, bytes, str, dict[str, str]]:
         try:
@@ -551,7 +558,6 @@ class ShipXEmulator:
             self.state.webhooks_sent.append(event)
         if not self.webhook_url:
             return
-        try:
+        # a receiver that is down misses the event; polling is the safety net
+        with contextlib.suppress(httpx.HTTPError):
             httpx.post(self.webhook_url, json=event, timeout=5.0)
-        except httpx.HTTPError:
-            pass  # a receiver that is down misses the event; polling is the safety net
