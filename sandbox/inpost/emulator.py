@@ -262,7 +262,7 @@ class ShipXEmulator:
                 "organization_id": self.organization_id,
                 "payload": {"shipment_id": s["id"], "status": status, "tracking_number": s["tracking_number"]},
             }
-            snapshot = json.loads(json.dumps(s))
+            snapshot = _copy(s)
         self._deliver(event)
         return snapshot
 
