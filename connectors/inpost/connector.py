@@ -109,7 +109,7 @@ class InPostConnector(Connector):
     ``points_url``, ``point_cache_seconds`` (3600), ``missing_point_cache_seconds`` (60),
     ``default_parcel_template`` (small), ``touchpoint_statuses``, ``with_tracking`` (true),
     ``return_receiver`` / ``return_target_point`` / ``return_service`` (where returns go),
-    ``retries`` (2), ``timeout`` (15 s)."""
+    ``retries`` (2), ``timeout`` (15 s), ``per_page`` (100)."""
 
     kind: ClassVar[str] = "inpost"
     batch_size: ClassVar[int] = 20
@@ -150,6 +150,7 @@ class InPostConnector(Connector):
         self.default_template = str(s.get("default_parcel_template", "small"))
         self.touchpoint_statuses = frozenset(s.get("touchpoint_statuses", DEFAULT_TOUCHPOINT_STATUSES))
         self.with_tracking = bool(s.get("with_tracking", True))
+        self.per_page = min(int(s.get("per_page", PER_PAGE)), PER_PAGE)
         self._points: dict[str, tuple[float, dict[str, Any] | None]] = {}
         self._points_lock = threading.Lock()
 
@@ -286,7 +287,7 @@ class InPostConnector(Connector):
         found: list[dict[str, Any]] = []
         page = 1
         while True:
-            params = {"sort_by": "updated_at", "sort_order": "desc", "page": page, "per_page": PER_PAGE}
+            params = {"sort_by": "updated_at", "sort_order": "desc", "page": page, "per_page": self.per_page}
             data = self.client.get_json(self._shipments_path(), "shipment list", params)
             items = data.get("items") or []
             reached = False
@@ -295,7 +296,7 @@ class InPostConnector(Connector):
                     reached = True
                     break
                 found.append(item)
-            if reached or not items or page * int(data.get("per_page") or PER_PAGE) >= int(data.get("count") or 0):
+            if reached or not items or page * int(data.get("per_page") or self.per_page) >= int(data.get("count") or 0):
                 break
             page += 1
         unique = {int(i["id"]): i for i in reversed(found)}  # a shipment updated mid-walk may show twice
