@@ -74,7 +74,7 @@ def test_a_locker_order_ships_once_and_its_status_reaches_the_hub_and_the_shop(d
     # Then the hub's Shipment says delivered, with the history, and each moment is a touchpoint
     _, crm_shipment = only(d.crm.system.live("shipment"))
     assert crm_shipment["Status__c"] == "delivered"
-    [(sid, golden_shipment)] = d.goldens("shipment")
+    [(_, golden_shipment)] = d.goldens("shipment")
     assert golden_shipment["order_id"] == order_id
     assert [e["status"] for e in golden_shipment["status_history"]] == [
         "delivered",
