@@ -3,12 +3,15 @@ hub and the shop → status changes on the hub's Shipment and as touchpoints."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 from sqlalchemy import update
 
+from core.connector import WebhookRejected
 from core.store.db import Store
 from core.store.schema import outbox
 from core.sync.replay import open_dead_letters, replay
@@ -160,3 +163,70 @@ def test_a_create_retried_by_the_outbox_after_a_lost_reply_makes_one_shipment(
     order_id = d.goldens("order")[0][0]
     assert d.native_id("order", "inpost", order_id) == str(shipment["id"])
     assert shipx.state.creates == 1
+
+
+def test_status_changes_arrive_by_webhook_without_polling(store: Store, tmp_path: Path):
+    # Given ShipX posting status changes to our endpoint, which lands them in the inbox
+    receiver = _WebhookEndpoint()
+    try:
+        with ShipXEmulator(token=TOKEN, organization_id=ORGANIZATION, webhook_url=receiver.url) as shipx:
+            d = deployment(store, shipx, tmp_path)
+            receiver.deployment = d
+            d.place_locker_order("KRA010")
+            d.pipeline.drain()
+            [shipment] = shipx.shipments()
+            # When the parcel reaches the locker, and only the inbox and the CRM's outbox are worked
+            shipx.advance(shipment["id"], "ready_to_pickup")
+            assert receiver.accepted, "the webhook did not arrive"
+            d.pipeline.process_inbox()
+            d.pipeline.flush("crm")
+            # Then the hub's Shipment and a touchpoint show it, no InPost poll involved
+            _, crm_shipment = only(d.crm.system.live("shipment"))
+            assert crm_shipment["Status__c"] == "ready_for_pickup"
+            assert [t["Touchpoint_Kind__c"] for t in d.crm.system.live("touchpoint").values()] == ["parcel_ready"]
+            # And a redelivered webhook is not a second event
+            headers, body = receiver.raw[-1]
+            events = d.inpost.parse_webhook(headers, body)
+            assert all(d.pipeline.accept("inpost", e.entity, e.event_id, e.record) is None for e in events)
+    finally:
+        receiver.stop()
+
+
+class _WebhookEndpoint:
+    """Our webhook endpoint on 127.0.0.1: verify and parse with the connector, land events in the inbox."""
+
+    def __init__(self) -> None:
+        self.deployment: InPostDeployment | None = None
+        self.accepted: list[int] = []
+        self.raw: list[tuple[dict[str, str], bytes]] = []
+        endpoint = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                headers = dict(self.headers.items())
+                status = 200
+                d = endpoint.deployment
+                if d is not None:
+                    endpoint.raw.append((headers, body))
+                    try:
+                        for e in d.inpost.parse_webhook(headers, body):
+                            row = d.pipeline.accept("inpost", e.entity, e.event_id, e.record)
+                            if row is not None:
+                                endpoint.accepted.append(row)
+                    except WebhookRejected as exc:
+                        status = exc.status
+                self.send_response(status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/webhooks/inpost"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
