@@ -1,0 +1,5 @@
+"""InPost ShipX connector: ``registry.get("inpost")`` finds it here."""
+
+from connectors.inpost.connector import InPostConnector
+
+__all__ = ["InPostConnector"]
