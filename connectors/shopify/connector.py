@@ -69,7 +69,7 @@ class ShopifyConnector(Connector):
         if not token:
             raise ConfigError(f"{name}: `token` (the Admin API access token) is required")
         self.version = str(s.get("api_version") or DEFAULT_VERSION)
-        self.page_size = int(s.get("page_size", 100))
+        self.page_size = int(s.get("page_size", 250))
         self.sleep = sleep
         self.client = GraphQLClient(base, self.version, token, max_wait=float(s.get("max_wait", 60.0)), sleep=sleep)
         # results of bulk operations live on a storage host: never send it our token
@@ -96,7 +96,7 @@ class ShopifyConnector(Connector):
         if entity not in doc.READS:
             raise ConfigError(f"{self.name}: cannot read {entity!r} (reads {', '.join(doc.READS)})")
         cur = Cursor.decode(cursor)
-        variables: dict[str, Any] = {"first": min(limit, self.page_size, 250), "after": cur.after}
+        variables: dict[str, Any] = {"first": min(limit, self.page_size, doc.PAGE_SIZES[entity]), "after": cur.after}
         if cur.since:
             variables["query"] = term("updated_at", cur.since, ">=")
         conn = self._gql(doc.READS[entity], variables)[doc.ROOT_FIELDS[entity]]

@@ -48,8 +48,8 @@ ORDER_SCALARS = f"""
 
 ORDER = f"""
     {ORDER_SCALARS}
-    lineItems(first: 100) {{ nodes {{ {LINE_ITEM} }} }}
-    fulfillmentOrders(first: 10) {{ nodes {{ {FULFILLMENT_ORDER} }} }}
+    lineItems(first: 25) {{ nodes {{ {LINE_ITEM} }} }}
+    fulfillmentOrders(first: 5) {{ nodes {{ {FULFILLMENT_ORDER} }} }}
 """
 
 PRODUCT = """
@@ -104,6 +104,9 @@ query SynchubInventoryItems($first: Int!, $after: String, $query: String) {{
   }}
 }}
 """
+
+# page sizes that keep one call under the 1,000-point query limit (nested connections multiply)
+PAGE_SIZES = {"customer": 100, "order": 4, "product": 4, "stock_level": 6}
 
 READS = {"customer": CUSTOMERS, "order": ORDERS, "product": PRODUCTS, "stock_level": INVENTORY_ITEMS}
 ROOT_FIELDS = {"customer": "customers", "order": "orders", "product": "products", "stock_level": "inventoryItems"}
