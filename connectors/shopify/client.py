@@ -98,6 +98,9 @@ class GraphQLClient:
             errors = body.get("errors")
             if errors:
                 if _code(errors) == "THROTTLED" or status == 429:
+                    limit = (cost.get("throttleStatus") or {}).get("maximumAvailable")
+                    if limit is not None and float(cost.get("requestedQueryCost") or 0) > float(limit):
+                        raise PermanentError("the query costs more than the whole bucket: ask for smaller pages")
                     wait = self._throttle_wait(cost, headers)
                     self.throttled += 1
                     if waited + wait > self.max_wait:

@@ -347,9 +347,9 @@ class ShopifyConnector(Connector):
 
     def _load_items(self, skus: list[str]) -> None:
         missing = sorted({s for s in skus if s not in self._items})
-        for i in range(0, len(missing), 50):
-            chunk = missing[i : i + 50]
-            conn = self._gql(doc.ITEMS_BY_SKU, {"first": 100, "query": any_of("sku", chunk)})["inventoryItems"]
+        for i in range(0, len(missing), 10):  # 10 items x 20 levels stays under the 1,000-point limit
+            chunk = missing[i : i + 10]
+            conn = self._gql(doc.ITEMS_BY_SKU, {"first": 10, "query": any_of("sku", chunk)})["inventoryItems"]
             for item in conn["nodes"]:
                 if item.get("sku") in chunk:
                     levels = {lv["location"]["id"]: lv["id"] for lv in item["inventoryLevels"]["nodes"]}

@@ -140,7 +140,7 @@ query SynchubLocations($first: Int!, $after: String) {
 ITEMS_BY_SKU = """
 query SynchubItemsBySku($first: Int!, $query: String!) {
   inventoryItems(first: $first, query: $query) {
-    nodes { id sku inventoryLevels(first: 50) { nodes { id location { id } } } }
+    nodes { id sku inventoryLevels(first: 20) { nodes { id location { id } } } }
   }
 }
 """

@@ -37,6 +37,7 @@ from typing import Any
 
 import httpx
 from graphql import GraphQLError, build_schema, execute, get_named_type, parse, validate
+from graphql.execution.values import get_directive_values
 
 from sandbox.shopify import rest
 from sandbox.shopify.cost import MAX_QUERY_COST, LeakyBucket, actual_cost, requested_cost
@@ -527,10 +528,9 @@ class ShopifyEmulator:
 
     def _mutation(self, fn: Callable[..., dict[str, Any]]) -> Callable[..., dict[str, Any]]:
         def resolve(_o: Any, info: Any, **args: Any) -> dict[str, Any]:
-            key = next((d.arguments[0].value for d in info.field_nodes[0].directives if d.name.value == "idempotent"), None)
-            key_value = None
-            if key is not None:
-                key_value = info.variable_values.get(key.name.value) if hasattr(key, "name") else key.value
+            directive = info.schema.get_directive("idempotent")
+            values = get_directive_values(directive, info.field_nodes[0], info.variable_values) if directive else None
+            key_value = (values or {}).get("key")
             try:
                 return {**fn(info, key_value, **args), "userErrors": []}
             except UserErrors as exc:
@@ -639,7 +639,7 @@ class ShopifyEmulator:
 
     def _inventory_set(self, _info: Any, key: str | None, input: dict[str, Any]) -> dict[str, Any]:
         if not key:
-            raise UserErrors({"field": ["input"], "message": "An idempotency key is required (@idempotent).", "code": "IDEMPOTENCY_KEY_REQUIRED"})
+            raise UserErrors({"field": ["input"], "message": "An idempotency key is required (@idempotent).", "code": "INVALID_REFERENCE_DOCUMENT"})
         if key in self.idempotency:
             return copy.deepcopy(self.idempotency[key])
         if input["name"] not in ("available", "on_hand"):
@@ -647,12 +647,12 @@ class ShopifyEmulator:
         errors, targets = [], []
         for i, q in enumerate(input["quantities"]):
             if "changeFromQuantity" not in q:
-                errors.append({"field": ["input", "quantities", str(i), "changeFromQuantity"], "message": "changeFromQuantity is required.", "code": "INVALID"})
+                errors.append({"field": ["input", "quantities", str(i), "changeFromQuantity"], "message": "changeFromQuantity is required.", "code": "COMPARE_QUANTITY_REQUIRED"})
                 continue
             item = self.items.get(q["inventoryItemId"])
             level = next((lv for lv in (item or {}).get("inventoryLevels", []) if lv["location"]["id"] == q["locationId"]), None)
             if level is None:
-                errors.append({"field": ["input", "quantities", str(i), "locationId"], "message": "The specified inventory item is not stocked at the location.", "code": "ITEM_NOT_STOCKED_AT_LOCATION"})
+                errors.append({"field": ["input", "quantities", str(i), "locationId"], "message": "The specified inventory item is not stocked at the location.", "code": "INVALID_LOCATION"})
                 continue
             current = next(x for x in level["quantities"] if x["name"] == input["name"])
             if q["changeFromQuantity"] is not None and q["changeFromQuantity"] != current["quantity"]:
@@ -750,7 +750,7 @@ class ShopifyEmulator:
 
     @staticmethod
     def _public(op: dict[str, Any], final: bool) -> dict[str, Any]:
-        out = {k: v for k, v in op.items() if not k.startswith("_")}
+        out = {k: v for k, v in op.items() if k == "__typename" or not k.startswith("_")}
         if out["status"] != "COMPLETED":
             out["url"] = None
         return out
