@@ -44,6 +44,7 @@ from core.errors import ConfigError, PermanentError, RecordRejected, SynchubErro
 
 DEFAULT_VERSION = "2026-10"
 SYNCHUB_NS, SYNCHUB_KEY = "synchub", "id"
+NOT_GRANTED = ("NOT_SUBSCRIBED", "UNSUBSCRIBED", "INVALID", "REDACTED")
 
 
 class ShopifyConnector(Connector):
@@ -274,7 +275,9 @@ class ShopifyConnector(Connector):
             self._write_address(customer, p["defaultAddress"])
         state = email.get("marketingState")
         now_state = (customer.get("defaultEmailAddress") or {}).get("marketingState")
-        if customer_id is not None and state in ("SUBSCRIBED", "UNSUBSCRIBED", "PENDING") and state != now_state:
+        # "not granted" has several states at Shopify: never turn NOT_SUBSCRIBED into an unsubscribe event
+        same = state == now_state or (state == "UNSUBSCRIBED" and now_state in NOT_GRANTED)
+        if customer_id is not None and state in ("SUBSCRIBED", "UNSUBSCRIBED", "PENDING") and not same:
             answer = self._gql(
                 doc.EMAIL_CONSENT, {"input": {"customerId": customer["id"], "emailMarketingConsent": _consent(email)}}
             )["customerEmailMarketingConsentUpdate"]
