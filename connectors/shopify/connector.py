@@ -135,7 +135,9 @@ class ShopifyConnector(Connector):
                 out.extend(self._records("stock_level" if node["__typename"] == "InventoryItem" else entity, node))
         return out
 
-    def backfill(self, entity: str, *, page: int = 500, poll_every: float = 1.0, timeout: float = 3600.0) -> Iterator[ChangePage]:
+    def backfill(
+        self, entity: str, *, page: int = 500, poll_every: float = 1.0, timeout: float = 3600.0
+    ) -> Iterator[ChangePage]:
         """Every record through a bulk operation, in pages; only the last page carries a cursor.
 
         That cursor starts incremental reads at the moment the operation was created, so changes
@@ -144,7 +146,7 @@ class ShopifyConnector(Connector):
         if entity not in doc.BULK_QUERIES:
             raise ConfigError(f"{self.name}: no bulk backfill for {entity!r}")
         started = self._gql(doc.BULK_RUN, {"query": doc.BULK_QUERIES[entity]})["bulkOperationRunQuery"]
-        _raise_user_errors(started["userErrors"], transient_codes={"OPERATION_IN_PROGRESS"})
+        _raise_user_errors(started["userErrors"], transient_codes=frozenset({"OPERATION_IN_PROGRESS"}))
         op = started["bulkOperation"]
         deadline = time.monotonic() + timeout
         while op["status"] in ("CREATED", "RUNNING"):
@@ -214,7 +216,9 @@ class ShopifyConnector(Connector):
         record["location"]["name"] = self._location_names.get(loc_id)
         return record
 
-    def subscribe(self, uri: str, topics: list[str], metafield_namespaces: tuple[str, ...] = ("loyalty", "synchub")) -> list[str]:
+    def subscribe(
+        self, uri: str, topics: list[str], metafield_namespaces: tuple[str, ...] = ("loyalty", "synchub")
+    ) -> list[str]:
         """Register webhook subscriptions (``customers/update`` → ``CUSTOMERS_UPDATE``); their ids."""
         ids = []
         for topic in topics:
@@ -243,7 +247,9 @@ class ShopifyConnector(Connector):
         for req in batch:
             try:
                 if req.op != "upsert":
-                    raise RecordRejected(f"{req.op} of a Shopify {entity} is not supported by synchub", code="UNSUPPORTED")
+                    raise RecordRejected(
+                        f"{req.op} of a Shopify {entity} is not supported by synchub", code="UNSUPPORTED"
+                    )
                 results.append(one(req))
             except (RecordRejected, TransientError) as exc:
                 results.append(WriteResult(error=exc))
@@ -301,7 +307,9 @@ class ShopifyConnector(Connector):
 
     def _write_order(self, req: WriteRequest) -> WriteResult:
         if req.native_id is None:
-            raise RecordRejected("orders are created by the shop; this one is not linked to a Shopify order", code="NOT_FOUND")
+            raise RecordRejected(
+                "orders are created by the shop; this one is not linked to a Shopify order", code="NOT_FOUND"
+            )
         fields = {k: req.payload[k] for k in ("tags", "note") if k in req.payload}
         answer = self._gql(doc.ORDER_UPDATE, {"input": {"id": req.native_id, **fields}})["orderUpdate"]
         _raise_user_errors(answer["userErrors"])
@@ -368,18 +376,31 @@ class ShopifyConnector(Connector):
         for i, req in enumerate(batch):
             sku = str((req.payload.get("item") or {}).get("sku") or "")
             location = str((req.payload.get("location") or {}).get("name") or "")
-            quantity = next((q.get("quantity") for q in req.payload.get("quantities", []) if q.get("name") == "available"), None)
+            quantity = next(
+                (q.get("quantity") for q in req.payload.get("quantities", []) if q.get("name") == "available"), None
+            )
             item = self._items.get(sku)
             if item is None:
-                results[i] = WriteResult(error=RecordRejected(f"no inventory item with SKU {sku!r}", code="UNKNOWN_SKU"))
+                results[i] = WriteResult(
+                    error=RecordRejected(f"no inventory item with SKU {sku!r}", code="UNKNOWN_SKU")
+                )
             elif location not in locations:
-                results[i] = WriteResult(error=RecordRejected(f"no location named {location!r}", code="UNKNOWN_LOCATION"))
+                results[i] = WriteResult(
+                    error=RecordRejected(f"no location named {location!r}", code="UNKNOWN_LOCATION")
+                )
             elif not isinstance(quantity, int):
-                results[i] = WriteResult(error=RecordRejected("an available quantity (whole units) is required", code="INVALID"))
+                results[i] = WriteResult(
+                    error=RecordRejected("an available quantity (whole units) is required", code="INVALID")
+                )
             else:
                 loc_id = locations[location]
                 level = item["levels"].get(loc_id) or f"gid://shopify/InventoryLevel/?inventory_item_id={item['id']}"
-                q = {"inventoryItemId": item["id"], "locationId": loc_id, "quantity": quantity, "changeFromQuantity": None}
+                q = {
+                    "inventoryItemId": item["id"],
+                    "locationId": loc_id,
+                    "quantity": quantity,
+                    "changeFromQuantity": None,
+                }
                 sent.append((i, q, level))
         if sent:
             quantities = [q for _, q, _ in sent]
@@ -415,7 +436,9 @@ class ShopifyConnector(Connector):
                     elif general:
                         results[i] = WriteResult(error=RecordRejected("; ".join(general), code="USER_ERROR"))
                     elif errors:  # Shopify applies all or nothing: this one was fine, send it again
-                        results[i] = WriteResult(error=TransientError("not applied: another quantity in its batch was refused"))
+                        results[i] = WriteResult(
+                            error=TransientError("not applied: another quantity in its batch was refused")
+                        )
                     else:
                         results[i] = WriteResult(native_id=level)
         return [r if r is not None else WriteResult(error=PermanentError("not written")) for r in results]
@@ -465,7 +488,9 @@ def _rejected(error: dict[str, Any], prefix: str | None = None) -> RecordRejecte
     return RecordRejected(f"{message} (field: {where})" if where else message, code=error.get("code") or where or None)
 
 
-def _raise_user_errors(errors: list[dict[str, Any]], *, transient_codes: set[str] = set(), prefix: str | None = None) -> None:  # noqa: B006
+def _raise_user_errors(
+    errors: list[dict[str, Any]], *, transient_codes: frozenset[str] = frozenset(), prefix: str | None = None
+) -> None:
     if not errors:
         return
     first = errors[0]

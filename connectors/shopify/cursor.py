@@ -48,9 +48,7 @@ class Cursor:
             raw.update(after=self.after, hi=self.hi, hi_ids=self.hi_seen)
         return json.dumps(raw, separators=(",", ":"))
 
-    def step(
-        self, nodes: list[tuple[str, str]], has_next: bool, end_cursor: str | None
-    ) -> tuple[list[int], Cursor]:
+    def step(self, nodes: list[tuple[str, str]], has_next: bool, end_cursor: str | None) -> tuple[list[int], Cursor]:
         """Given one page of ``(id, updatedAt)``, the indexes to deliver and the next cursor."""
         if self.after is None:  # a new pass starts from what the last one ended on
             hi, hi_seen = self.since, list(self.seen)

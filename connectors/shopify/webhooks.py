@@ -160,7 +160,12 @@ def customer(p: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-_FULFILMENT = {None: "UNFULFILLED", "fulfilled": "FULFILLED", "partial": "PARTIALLY_FULFILLED", "restocked": "RESTOCKED"}
+_FULFILMENT = {
+    None: "UNFULFILLED",
+    "fulfilled": "FULFILLED",
+    "partial": "PARTIALLY_FULFILLED",
+    "restocked": "RESTOCKED",
+}
 
 
 def order(p: Mapping[str, Any]) -> dict[str, Any]:

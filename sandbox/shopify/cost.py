@@ -43,7 +43,9 @@ def requested_cost(schema: GraphQLSchema, document: Any, variables: dict[str, An
     return total
 
 
-def _selection(schema: GraphQLSchema, sel: Any, parent: Any, fragments: dict[str, Any], variables: dict[str, Any]) -> int:
+def _selection(
+    schema: GraphQLSchema, sel: Any, parent: Any, fragments: dict[str, Any], variables: dict[str, Any]
+) -> int:
     total = 0
     for node in sel.selections:
         if isinstance(node, InlineFragmentNode):
@@ -67,7 +69,9 @@ def _selection(schema: GraphQLSchema, sel: Any, parent: Any, fragments: dict[str
                 total += 1 + inner
         else:  # fragment spread
             frag = fragments[node.name.value]
-            total += _selection(schema, frag.selection_set, schema.get_type(frag.type_condition.name.value), fragments, variables)
+            total += _selection(
+                schema, frag.selection_set, schema.get_type(frag.type_condition.name.value), fragments, variables
+            )
     return total
 
 

@@ -66,8 +66,8 @@ class ShopifyEmulator:
     def __init__(
         self,
         *,
-        token: str = "shpat_emulator",
-        webhook_secret: str = "emulator-webhook-secret",
+        token: str = "shpat_emulator",  # noqa: S107 - the emulator's own fake credential
+        webhook_secret: str = "emulator-webhook-secret",  # noqa: S107
         version: str = "2026-10",
         latency: float = 0.0,
         maximum: float = 2000.0,
@@ -149,7 +149,15 @@ class ShopifyEmulator:
             self.locations[gid] = {"__typename": "Location", "id": gid, "name": name}
             return gid
 
-    def add_customer(self, *, email: str | None = None, marketing: str = "NOT_SUBSCRIBED", address: dict[str, Any] | None = None, metafields: dict[tuple[str, str], str] | None = None, **fields: Any) -> str:
+    def add_customer(
+        self,
+        *,
+        email: str | None = None,
+        marketing: str = "NOT_SUBSCRIBED",
+        address: dict[str, Any] | None = None,
+        metafields: dict[tuple[str, str], str] | None = None,
+        **fields: Any,
+    ) -> str:
         with self.lock:
             gid = self._gid("Customer")
             now = self.now()
@@ -171,7 +179,12 @@ class ShopifyEmulator:
             }
             c.update(fields)
             if email:
-                c["defaultEmailAddress"] = {"emailAddress": email, "marketingState": marketing, "marketingOptInLevel": None, "marketingUpdatedAt": None}
+                c["defaultEmailAddress"] = {
+                    "emailAddress": email,
+                    "marketingState": marketing,
+                    "marketingOptInLevel": None,
+                    "marketingUpdatedAt": None,
+                }
             if address:
                 self._set_address(c, dict(address), None)
             self.customers[gid] = c
@@ -186,7 +199,10 @@ class ShopifyEmulator:
             if address is not None:
                 self._set_address(c, address, (c.get("defaultAddress") or {}).get("id"))
             if "email" in changes:
-                c["defaultEmailAddress"] = {**(c.get("defaultEmailAddress") or {"marketingState": "NOT_SUBSCRIBED"}), "emailAddress": changes.pop("email")}
+                c["defaultEmailAddress"] = {
+                    **(c.get("defaultEmailAddress") or {"marketingState": "NOT_SUBSCRIBED"}),
+                    "emailAddress": changes.pop("email"),
+                }
             c.update(changes)
             c["updatedAt"] = self.now()
             self._fire("customers/update", c)
@@ -235,7 +251,12 @@ class ShopifyEmulator:
                     for li in lines
                 ],
                 "fulfillmentOrders": [
-                    {"__typename": "FulfillmentOrder", "id": self._gid("FulfillmentOrder"), "status": "OPEN", "deliveryMethod": {"methodType": fields.pop("delivery", "SHIPPING")}}
+                    {
+                        "__typename": "FulfillmentOrder",
+                        "id": self._gid("FulfillmentOrder"),
+                        "status": "OPEN",
+                        "deliveryMethod": {"methodType": fields.pop("delivery", "SHIPPING")},
+                    }
                 ],
             }
             o.update(fields)
@@ -271,7 +292,18 @@ class ShopifyEmulator:
     def _set_address(self, c: dict[str, Any], fields: dict[str, Any], address_id: str | None) -> dict[str, Any]:
         fields = {("countryCodeV2" if k == "countryCode" else k): v for k, v in fields.items()}
         if address_id is None:
-            address = {"id": f"{self._gid('MailingAddress')}?model_name=CustomerAddress", "firstName": None, "lastName": None, "company": None, "address1": None, "address2": None, "zip": None, "city": None, "countryCodeV2": None, "phone": None}
+            address = {
+                "id": f"{self._gid('MailingAddress')}?model_name=CustomerAddress",
+                "firstName": None,
+                "lastName": None,
+                "company": None,
+                "address1": None,
+                "address2": None,
+                "zip": None,
+                "city": None,
+                "countryCodeV2": None,
+                "phone": None,
+            }
             c["addresses"].append(address)
         else:
             address = next(a for a in c["addresses"] if a["id"] == address_id)
@@ -382,14 +414,19 @@ class ShopifyEmulator:
                     return
                 if not hmac.compare_digest(self.headers.get("X-Shopify-Access-Token", "").encode(), emu.token.encode()):
                     # https://shopify.dev/docs/api/usage/response-codes
-                    self._send(401, b'{"errors":"[API] Invalid API key or access token (unrecognized login or wrong password)"}')
+                    self._send(
+                        401,
+                        b'{"errors":"[API] Invalid API key or access token (unrecognized login or wrong password)"}',
+                    )
                     return
                 try:
                     request = json.loads(body)
                 except ValueError:
                     self._send(400, b'{"errors":"Bad Request"}')
                     return
-                self._send(200, json.dumps(emu.graphql(request.get("query", ""), request.get("variables") or {})).encode())
+                self._send(
+                    200, json.dumps(emu.graphql(request.get("query", ""), request.get("variables") or {})).encode()
+                )
 
         return Handler
 
@@ -406,18 +443,48 @@ class ShopifyEmulator:
         name = next((d.name.value for d in document.definitions if getattr(d, "name", None)), None)  # type: ignore[attr-defined]
         if requested > MAX_QUERY_COST:
             return {
-                "errors": [{"message": f"Query cost is {requested}, which exceeds the single query max cost limit ({MAX_QUERY_COST}).", "extensions": {"code": "MAX_COST_EXCEEDED", "cost": requested, "maxCost": MAX_QUERY_COST}}],
-                "extensions": {"cost": {"requestedQueryCost": requested, "actualQueryCost": None, "throttleStatus": self.bucket.status()}},
+                "errors": [
+                    {
+                        "message": f"Query cost is {requested}, which exceeds the single query max cost limit "
+                        f"({MAX_QUERY_COST}).",
+                        "extensions": {"code": "MAX_COST_EXCEEDED", "cost": requested, "maxCost": MAX_QUERY_COST},
+                    }
+                ],
+                "extensions": {
+                    "cost": {
+                        "requestedQueryCost": requested,
+                        "actualQueryCost": None,
+                        "throttleStatus": self.bucket.status(),
+                    }
+                },
             }
         if not self.bucket.take(requested):
             self.throttled += 1
             self.requests.append({"operation": name, "requested": requested, "actual": 0, "throttled": True})
             # https://shopify.dev/docs/apps/build/apis/graphql-admin/rate-limits (THROTTLED, HTTP 200)
             return {
-                "errors": [{"message": "Throttled", "extensions": {"code": "THROTTLED", "documentation": "https://shopify.dev/api/usage/limits#rate-limits"}}],
-                "extensions": {"cost": {"requestedQueryCost": requested, "actualQueryCost": None, "throttleStatus": self.bucket.status()}},
+                "errors": [
+                    {
+                        "message": "Throttled",
+                        "extensions": {
+                            "code": "THROTTLED",
+                            "documentation": "https://shopify.dev/api/usage/limits#rate-limits",
+                        },
+                    }
+                ],
+                "extensions": {
+                    "cost": {
+                        "requestedQueryCost": requested,
+                        "actualQueryCost": None,
+                        "throttleStatus": self.bucket.status(),
+                    }
+                },
             }
-        mutations = sum(len(d.selection_set.selections) for d in document.definitions if getattr(d, "operation", None) is not None and d.operation.value == "mutation")  # type: ignore[attr-defined]
+        mutations = sum(
+            len(d.selection_set.selections)
+            for d in document.definitions
+            if getattr(d, "operation", None) is not None and d.operation.value == "mutation"
+        )  # type: ignore[attr-defined]
         with self.lock:
             result = execute(self.schema, document, variable_values=variables, context_value={"bulk": False})
         data = result.data
@@ -427,7 +494,9 @@ class ShopifyEmulator:
         answer: dict[str, Any] = {"data": data}
         if result.errors:
             answer["errors"] = [e.formatted for e in result.errors]
-        answer["extensions"] = {"cost": {"requestedQueryCost": requested, "actualQueryCost": actual, "throttleStatus": self.bucket.status()}}
+        answer["extensions"] = {
+            "cost": {"requestedQueryCost": requested, "actualQueryCost": actual, "throttleStatus": self.bucket.status()}
+        }
         return answer
 
     # --- resolvers -------------------------------------------------------------------------------
@@ -439,25 +508,48 @@ class ShopifyEmulator:
         for t in s.type_map.values():
             if t.name.startswith("__") or not hasattr(t, "fields") or t in (s.query_type, s.mutation_type):
                 continue
-            for fname, field in getattr(t, "fields", {}).items():
+            for field in getattr(t, "fields", {}).values():
                 if get_named_type(field.type).name.endswith("Connection"):
                     field.resolve = self._nested_connection
         q = s.query_type.fields  # type: ignore[union-attr]
-        q["customers"].resolve = lambda _o, info, **a: self._connection(list(self.customers.values()), a, info, {"updated_at": lambda c: c["updatedAt"], "email": lambda c: (c.get("defaultEmailAddress") or {}).get("emailAddress"), "id": lambda c: _num(c["id"])})
-        q["orders"].resolve = lambda _o, info, **a: self._connection(list(self.orders.values()), a, info, {"updated_at": lambda o: o["updatedAt"], "name": lambda o: o["name"]})
-        q["products"].resolve = lambda _o, info, **a: self._connection(list(self.products.values()), a, info, {"updated_at": lambda p: p["updatedAt"]})
-        q["inventoryItems"].resolve = lambda _o, info, **a: self._connection(list(self.items.values()), a, info, {"updated_at": lambda i: i["updatedAt"], "sku": lambda i: i.get("sku")})
-        q["locations"].resolve = lambda _o, info, **a: self._connection(list(self.locations.values()), a, info, {"name": lambda loc: loc["name"]})
+        q["customers"].resolve = lambda _o, info, **a: self._connection(
+            list(self.customers.values()),
+            a,
+            info,
+            {
+                "updated_at": lambda c: c["updatedAt"],
+                "email": lambda c: (c.get("defaultEmailAddress") or {}).get("emailAddress"),
+                "id": lambda c: _num(c["id"]),
+            },
+        )
+        q["orders"].resolve = lambda _o, info, **a: self._connection(
+            list(self.orders.values()), a, info, {"updated_at": lambda o: o["updatedAt"], "name": lambda o: o["name"]}
+        )
+        q["products"].resolve = lambda _o, info, **a: self._connection(
+            list(self.products.values()), a, info, {"updated_at": lambda p: p["updatedAt"]}
+        )
+        q["inventoryItems"].resolve = lambda _o, info, **a: self._connection(
+            list(self.items.values()), a, info, {"updated_at": lambda i: i["updatedAt"], "sku": lambda i: i.get("sku")}
+        )
+        q["locations"].resolve = lambda _o, info, **a: self._connection(
+            list(self.locations.values()), a, info, {"name": lambda loc: loc["name"]}
+        )
         q["customerByIdentifier"].resolve = self._customer_by_identifier
         q["order"].resolve = lambda _o, _i, id: self.orders.get(id)
         q["node"].resolve = lambda _o, _i, id: self._node(id)
         q["nodes"].resolve = lambda _o, _i, ids: [self._node(i) for i in ids]
-        q["currentBulkOperation"].resolve = lambda _o, _i, **a: self._poll_bulk(max(self.bulk_ops, key=lambda k: self.bulk_ops[k]["createdAt"])) if self.bulk_ops else None
+        q["currentBulkOperation"].resolve = lambda _o, _i, **a: (
+            self._poll_bulk(max(self.bulk_ops, key=lambda k: self.bulk_ops[k]["createdAt"])) if self.bulk_ops else None
+        )
         for tname in ("Customer",):
             s.get_type(tname).fields["metafield"].resolve = lambda obj, _i, key, namespace=None: (  # type: ignore[union-attr]
-                {"value": obj["_metafields"][(namespace, key)]} if (namespace, key) in obj.get("_metafields", {}) else None
+                {"value": obj["_metafields"][(namespace, key)]}
+                if (namespace, key) in obj.get("_metafields", {})
+                else None
             )
-        s.get_type("InventoryLevel").fields["quantities"].resolve = lambda obj, _i, names: [q for q in obj["quantities"] if q["name"] in names]  # type: ignore[union-attr]
+        s.get_type("InventoryLevel").fields["quantities"].resolve = lambda obj, _i, names: [
+            q for q in obj["quantities"] if q["name"] in names
+        ]  # type: ignore[union-attr]
         m = s.mutation_type.fields  # type: ignore[union-attr]
         for fname, fn in {
             "customerCreate": self._customer_create,
@@ -481,7 +573,9 @@ class ShopifyEmulator:
             return self._poll_bulk(gid)
         return None
 
-    def _connection(self, items: list[dict[str, Any]], args: dict[str, Any], info: Any, fields: dict[str, Any]) -> dict[str, Any]:
+    def _connection(
+        self, items: list[dict[str, Any]], args: dict[str, Any], info: Any, fields: dict[str, Any]
+    ) -> dict[str, Any]:
         match = matcher(args.get("query"), fields)
         rows = [i for i in items if match(i)]
         sort = args.get("sortKey") or "ID"
@@ -517,7 +611,10 @@ class ShopifyEmulator:
         for c in self.customers.values():
             if "id" in identifier and c["id"] == identifier["id"]:
                 return c
-            if "emailAddress" in identifier and (c.get("defaultEmailAddress") or {}).get("emailAddress") == identifier["emailAddress"]:
+            if (
+                "emailAddress" in identifier
+                and (c.get("defaultEmailAddress") or {}).get("emailAddress") == identifier["emailAddress"]
+            ):
                 return c
             custom = identifier.get("customId")
             if custom and c["_metafields"].get((custom.get("namespace"), custom["key"])) == custom["value"]:
@@ -541,14 +638,31 @@ class ShopifyEmulator:
     def _customer_fields(self, c: dict[str, Any], data: dict[str, Any]) -> None:
         email = data.get("email")
         if email is not None:
-            taken = [o for o in self.customers.values() if o is not c and (o.get("defaultEmailAddress") or {}).get("emailAddress") == email]
+            taken = [
+                o
+                for o in self.customers.values()
+                if o is not c and (o.get("defaultEmailAddress") or {}).get("emailAddress") == email
+            ]
             if taken:
                 raise UserErrors({"field": ["email"], "message": "Email has already been taken"})
             if "@" not in email:
                 raise UserErrors({"field": ["email"], "message": "Email is invalid"})
-            c["defaultEmailAddress"] = {**(c.get("defaultEmailAddress") or {"marketingState": "NOT_SUBSCRIBED", "marketingOptInLevel": None, "marketingUpdatedAt": None}), "emailAddress": email}
+            c["defaultEmailAddress"] = {
+                **(
+                    c.get("defaultEmailAddress")
+                    or {"marketingState": "NOT_SUBSCRIBED", "marketingOptInLevel": None, "marketingUpdatedAt": None}
+                ),
+                "emailAddress": email,
+            }
         if "phone" in data:
-            c["defaultPhoneNumber"] = None if not data["phone"] else {"phoneNumber": data["phone"], "smsMarketingConsent": {"state": "NOT_SUBSCRIBED", "updatedAt": None}}
+            c["defaultPhoneNumber"] = (
+                None
+                if not data["phone"]
+                else {
+                    "phoneNumber": data["phone"],
+                    "smsMarketingConsent": {"state": "NOT_SUBSCRIBED", "updatedAt": None},
+                }
+            )
         for k in ("firstName", "lastName", "note", "locale", "tags"):
             if k in data:
                 c[k] = data[k]
@@ -557,7 +671,21 @@ class ShopifyEmulator:
         c["updatedAt"] = self.now()
 
     def _customer_create(self, _info: Any, _key: Any, input: dict[str, Any]) -> dict[str, Any]:
-        c: dict[str, Any] = {"__typename": "Customer", "id": self._gid("Customer"), "firstName": None, "lastName": None, "locale": "pl", "note": None, "tags": [], "createdAt": self.now(), "defaultEmailAddress": None, "defaultPhoneNumber": None, "defaultAddress": None, "addresses": [], "_metafields": {}}
+        c: dict[str, Any] = {
+            "__typename": "Customer",
+            "id": self._gid("Customer"),
+            "firstName": None,
+            "lastName": None,
+            "locale": "pl",
+            "note": None,
+            "tags": [],
+            "createdAt": self.now(),
+            "defaultEmailAddress": None,
+            "defaultPhoneNumber": None,
+            "defaultAddress": None,
+            "addresses": [],
+            "_metafields": {},
+        }
         self._customer_fields(c, input)
         consent = input.get("emailMarketingConsent")
         if consent:
@@ -576,19 +704,33 @@ class ShopifyEmulator:
 
     def _consent(self, consent: dict[str, Any]) -> dict[str, Any]:
         if consent["marketingState"] not in ("SUBSCRIBED", "UNSUBSCRIBED", "PENDING"):
-            raise UserErrors({"field": ["input", "emailMarketingConsent", "marketingState"], "message": "Marketing state is invalid", "code": "INVALID"})
-        return {"marketingState": consent["marketingState"], "marketingOptInLevel": consent.get("marketingOptInLevel"), "marketingUpdatedAt": consent.get("consentUpdatedAt") or self.now()}
+            raise UserErrors(
+                {
+                    "field": ["input", "emailMarketingConsent", "marketingState"],
+                    "message": "Marketing state is invalid",
+                    "code": "INVALID",
+                }
+            )
+        return {
+            "marketingState": consent["marketingState"],
+            "marketingOptInLevel": consent.get("marketingOptInLevel"),
+            "marketingUpdatedAt": consent.get("consentUpdatedAt") or self.now(),
+        }
 
     def _consent_update(self, _info: Any, _key: Any, input: dict[str, Any]) -> dict[str, Any]:
         c = self.customers.get(input["customerId"])
         if c is None or not c.get("defaultEmailAddress"):
-            raise UserErrors({"field": ["input", "customerId"], "message": "Customer must have an email address", "code": "INVALID"})
+            raise UserErrors(
+                {"field": ["input", "customerId"], "message": "Customer must have an email address", "code": "INVALID"}
+            )
         c["defaultEmailAddress"].update(self._consent(input["emailMarketingConsent"]))
         c["updatedAt"] = self.now()
         self._fire("customers/update", c)
         return {"customer": c}
 
-    def _address_create(self, _info: Any, _key: Any, customerId: str, address: dict[str, Any], setAsDefault: bool = False) -> dict[str, Any]:
+    def _address_create(
+        self, _info: Any, _key: Any, customerId: str, address: dict[str, Any], setAsDefault: bool = False
+    ) -> dict[str, Any]:
         c = self.customers.get(customerId)
         if c is None:
             raise UserErrors({"field": ["customerId"], "message": "Customer does not exist"})
@@ -597,7 +739,15 @@ class ShopifyEmulator:
         self._fire("customers/update", c)
         return {"address": a}
 
-    def _address_update(self, _info: Any, _key: Any, customerId: str, addressId: str, address: dict[str, Any], setAsDefault: bool = False) -> dict[str, Any]:
+    def _address_update(
+        self,
+        _info: Any,
+        _key: Any,
+        customerId: str,
+        addressId: str,
+        address: dict[str, Any],
+        setAsDefault: bool = False,
+    ) -> dict[str, Any]:
         c = self.customers.get(customerId)
         if c is None or all(a["id"] != addressId for a in c["addresses"]):
             raise UserErrors({"field": ["addressId"], "message": "Address does not exist"})
@@ -617,19 +767,44 @@ class ShopifyEmulator:
         self._fire("orders/updated", o)
         return {"order": o}
 
-    def _fulfillment_create(self, _info: Any, _key: Any, fulfillment: dict[str, Any], message: str | None = None) -> dict[str, Any]:
+    def _fulfillment_create(
+        self, _info: Any, _key: Any, fulfillment: dict[str, Any], message: str | None = None
+    ) -> dict[str, Any]:
         wanted = [x["fulfillmentOrderId"] for x in fulfillment["lineItemsByFulfillmentOrder"]]
-        order = next((o for o in self.orders.values() if any(fo["id"] in wanted for fo in o["fulfillmentOrders"])), None)
+        order = next(
+            (o for o in self.orders.values() if any(fo["id"] in wanted for fo in o["fulfillmentOrders"])), None
+        )
         if order is None:
-            raise UserErrors({"field": ["fulfillment", "lineItemsByFulfillmentOrder"], "message": "Fulfillment order does not exist."})
+            raise UserErrors(
+                {
+                    "field": ["fulfillment", "lineItemsByFulfillmentOrder"],
+                    "message": "Fulfillment order does not exist.",
+                }
+            )
         for fo in order["fulfillmentOrders"]:
             if fo["id"] in wanted:
                 if fo["status"] != "OPEN":
-                    raise UserErrors({"field": ["fulfillment"], "message": f"Fulfillment order {fo['id']} has an unfulfillable status= closed."})
+                    raise UserErrors(
+                        {
+                            "field": ["fulfillment"],
+                            "message": f"Fulfillment order {fo['id']} has an unfulfillable status= closed.",
+                        }
+                    )
                 fo["status"] = "CLOSED"
         tracking = fulfillment.get("trackingInfo") or {}
         now = self.now()
-        f = {"__typename": "Fulfillment", "id": self._gid("Fulfillment"), "status": "SUCCESS", "createdAt": now, "updatedAt": now, "trackingInfo": [{"number": tracking.get("number"), "company": tracking.get("company"), "url": tracking.get("url")}] if tracking else []}
+        f = {
+            "__typename": "Fulfillment",
+            "id": self._gid("Fulfillment"),
+            "status": "SUCCESS",
+            "createdAt": now,
+            "updatedAt": now,
+            "trackingInfo": [
+                {"number": tracking.get("number"), "company": tracking.get("company"), "url": tracking.get("url")}
+            ]
+            if tracking
+            else [],
+        }
         order["fulfillments"].append(f)
         if all(fo["status"] == "CLOSED" for fo in order["fulfillmentOrders"]):
             order["displayFulfillmentStatus"] = "FULFILLED"
@@ -639,24 +814,56 @@ class ShopifyEmulator:
 
     def _inventory_set(self, _info: Any, key: str | None, input: dict[str, Any]) -> dict[str, Any]:
         if not key:
-            raise UserErrors({"field": ["input"], "message": "An idempotency key is required (@idempotent).", "code": "INVALID_REFERENCE_DOCUMENT"})
+            raise UserErrors(
+                {
+                    "field": ["input"],
+                    "message": "An idempotency key is required (@idempotent).",
+                    "code": "INVALID_REFERENCE_DOCUMENT",
+                }
+            )
         if key in self.idempotency:
             return copy.deepcopy(self.idempotency[key])
         if input["name"] not in ("available", "on_hand"):
-            raise UserErrors({"field": ["input", "name"], "message": "The quantity name must be available or on_hand.", "code": "INVALID_NAME"})
+            raise UserErrors(
+                {
+                    "field": ["input", "name"],
+                    "message": "The quantity name must be available or on_hand.",
+                    "code": "INVALID_NAME",
+                }
+            )
         errors, targets = [], []
         for i, q in enumerate(input["quantities"]):
             if "changeFromQuantity" not in q:
-                errors.append({"field": ["input", "quantities", str(i), "changeFromQuantity"], "message": "changeFromQuantity is required.", "code": "COMPARE_QUANTITY_REQUIRED"})
+                errors.append(
+                    {
+                        "field": ["input", "quantities", str(i), "changeFromQuantity"],
+                        "message": "changeFromQuantity is required.",
+                        "code": "COMPARE_QUANTITY_REQUIRED",
+                    }
+                )
                 continue
             item = self.items.get(q["inventoryItemId"])
-            level = next((lv for lv in (item or {}).get("inventoryLevels", []) if lv["location"]["id"] == q["locationId"]), None)
+            level = next(
+                (lv for lv in (item or {}).get("inventoryLevels", []) if lv["location"]["id"] == q["locationId"]), None
+            )
             if level is None:
-                errors.append({"field": ["input", "quantities", str(i), "locationId"], "message": "The specified inventory item is not stocked at the location.", "code": "INVALID_LOCATION"})
+                errors.append(
+                    {
+                        "field": ["input", "quantities", str(i), "locationId"],
+                        "message": "The specified inventory item is not stocked at the location.",
+                        "code": "INVALID_LOCATION",
+                    }
+                )
                 continue
             current = next(x for x in level["quantities"] if x["name"] == input["name"])
             if q["changeFromQuantity"] is not None and q["changeFromQuantity"] != current["quantity"]:
-                errors.append({"field": ["input", "quantities", str(i), "changeFromQuantity"], "message": "The specified compare quantity does not match the current quantity.", "code": "CHANGE_FROM_QUANTITY_STALE"})
+                errors.append(
+                    {
+                        "field": ["input", "quantities", str(i), "changeFromQuantity"],
+                        "message": "The specified compare quantity does not match the current quantity.",
+                        "code": "CHANGE_FROM_QUANTITY_STALE",
+                    }
+                )
                 continue
             targets.append((item, level, current, q["quantity"]))
         if errors:  # all or nothing
@@ -684,7 +891,13 @@ class ShopifyEmulator:
         uri = webhookSubscription.get("uri") or webhookSubscription.get("callbackUrl")
         if not uri:
             raise UserErrors({"field": ["webhookSubscription", "uri"], "message": "Address can't be blank"})
-        sub = {"__typename": "WebhookSubscription", "id": self._gid("WebhookSubscription"), "topic": topic, "uri": uri, "metafieldNamespaces": webhookSubscription.get("metafieldNamespaces") or []}
+        sub = {
+            "__typename": "WebhookSubscription",
+            "id": self._gid("WebhookSubscription"),
+            "topic": topic,
+            "uri": uri,
+            "metafieldNamespaces": webhookSubscription.get("metafieldNamespaces") or [],
+        }
         self.subscriptions.append(sub)
         return {"webhookSubscription": sub}
 
@@ -693,7 +906,13 @@ class ShopifyEmulator:
     def _bulk_run(self, _info: Any, _key: Any, query: str, groupObjects: bool) -> dict[str, Any]:
         running = [op for op in self.bulk_ops.values() if op["status"] in ("CREATED", "RUNNING")]
         if running:
-            raise UserErrors({"field": ["query"], "message": "A bulk query operation for this app and shop is already in progress.", "code": "OPERATION_IN_PROGRESS"})
+            raise UserErrors(
+                {
+                    "field": ["query"],
+                    "message": "A bulk query operation for this app and shop is already in progress.",
+                    "code": "OPERATION_IN_PROGRESS",
+                }
+            )
         gid = self._gid("BulkOperation")
         result = execute(self.schema, parse(query), context_value={"bulk": True})
         if result.errors:

@@ -89,7 +89,9 @@ def order(o: dict[str, Any]) -> dict[str, Any]:
         "currency": o.get("currencyCode"),
         "financial_status": str(o.get("displayFinancialStatus") or "").lower() or None,
         "fulfillment_status": _FULFILMENT.get(o.get("displayFulfillmentStatus") or "", "partial"),
-        "customer": None if not o.get("customer") else {"id": legacy_id(o["customer"]["id"]), "admin_graphql_api_id": o["customer"]["id"]},
+        "customer": None
+        if not o.get("customer")
+        else {"id": legacy_id(o["customer"]["id"]), "admin_graphql_api_id": o["customer"]["id"]},
         "subtotal_price_set": _money(o.get("subtotalPriceSet")),
         "total_shipping_price_set": _money(o.get("totalShippingPriceSet")),
         "total_tax_set": _money(o.get("totalTaxSet")),
@@ -109,7 +111,14 @@ def order(o: dict[str, Any]) -> dict[str, Any]:
         ],
         "shipping_lines": []
         if not ship
-        else [{"title": ship.get("title"), "code": ship.get("code"), "source": ship.get("source"), "price_set": _money(ship.get("originalPriceSet"))}],
+        else [
+            {
+                "title": ship.get("title"),
+                "code": ship.get("code"),
+                "source": ship.get("source"),
+                "price_set": _money(ship.get("originalPriceSet")),
+            }
+        ],
         "note_attributes": [{"name": a["key"], "value": a.get("value")} for a in o.get("customAttributes", [])],
         "shipping_address": _address(o.get("shippingAddress")),
         "billing_address": _address(o.get("billingAddress")),

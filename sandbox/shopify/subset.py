@@ -79,12 +79,16 @@ def used_fields(schema: GraphQLSchema, documents: Iterable[str]) -> dict[str, se
         info = TypeInfo(schema)
 
         class Collect(Visitor):
+            def __init__(self, info: TypeInfo) -> None:
+                super().__init__()
+                self.info = info
+
             def enter_field(self, node: Any, *_: Any) -> None:
-                parent = info.get_parent_type()
+                parent = self.info.get_parent_type()
                 if parent is not None and not node.name.value.startswith("__"):
                     used.setdefault(parent.name, set()).add(node.name.value)
 
-        visit(parse(doc), TypeInfoVisitor(info, Collect()))
+        visit(parse(doc), TypeInfoVisitor(info, Collect(info)))
     return used
 
 

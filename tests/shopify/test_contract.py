@@ -66,7 +66,9 @@ def test_rows_sharing_a_timestamp_are_neither_skipped_nor_repeated(shop: Shopify
     assert read_all(connector, "customer", cursor2)[0] == []
 
 
-def test_the_incremental_query_asks_updated_at_at_or_after_the_cursor(shop: ShopifyEmulator, connector: ShopifyConnector):
+def test_the_incremental_query_asks_updated_at_at_or_after_the_cursor(
+    shop: ShopifyEmulator, connector: ShopifyConnector
+):
     shop.freeze(datetime(2026, 11, 20, 9, 0, 0, tzinfo=UTC))
     old = shop.add_customer(email="old@example.pl")
     _, cursor = read_all(connector, "customer")
@@ -81,7 +83,13 @@ def test_orders_come_with_lines_shipping_pickup_and_fulfilments(shop: ShopifyEmu
     shop.add_order(
         lines=[{"sku": "KUB-TERM-350", "price": "89.95", "quantity": 2}],
         delivery="PICK_UP",
-        shippingLine={"title": "Odbiór osobisty", "code": "Odbiór osobisty", "source": "shopify", "deliveryCategory": "pick-up", "originalPriceSet": {"shopMoney": {"amount": "0.00", "currencyCode": "PLN"}}},
+        shippingLine={
+            "title": "Odbiór osobisty",
+            "code": "Odbiór osobisty",
+            "source": "shopify",
+            "deliveryCategory": "pick-up",
+            "originalPriceSet": {"shopMoney": {"amount": "0.00", "currencyCode": "PLN"}},
+        },
         customAttributes=[{"key": "pickup_store", "value": "KRK-FLO"}],
     )
     (r,) = read_all(connector, "order")[0]
@@ -174,7 +182,9 @@ def test_bulk_backfill_streams_every_order_with_its_children(shop: ShopifyEmulat
     assert [p.cursor for p in pages[:-1]] == [None, None] and Cursor.decode(pages[-1].cursor).since
 
 
-def test_bulk_backfill_then_incremental_reads_continue_from_its_start(shop: ShopifyEmulator, connector: ShopifyConnector):
+def test_bulk_backfill_then_incremental_reads_continue_from_its_start(
+    shop: ShopifyEmulator, connector: ShopifyConnector
+):
     connector.sleep = lambda s: None
     shop.add_customer(email="a@example.pl")
     *_, last = connector.backfill("customer")
@@ -200,7 +210,11 @@ def test_reassembly_keeps_one_root_in_memory_and_refuses_ungrouped_files():
 PAYLOAD = {
     "firstName": "Małgorzata",
     "lastName": "Wiśniewska",
-    "defaultEmailAddress": {"emailAddress": "m.w@example.pl", "marketingState": "SUBSCRIBED", "marketingOptInLevel": "SINGLE_OPT_IN"},
+    "defaultEmailAddress": {
+        "emailAddress": "m.w@example.pl",
+        "marketingState": "SUBSCRIBED",
+        "marketingOptInLevel": "SINGLE_OPT_IN",
+    },
     "defaultAddress": {"address1": "ul. Floriańska 15/4", "zip": "31-019", "city": "Kraków", "countryCodeV2": "PL"},
     "loyaltyId": {"value": "KL-004512"},
     "tags": ["vip"],
@@ -216,7 +230,9 @@ def test_customer_create_stores_the_canonical_id_in_a_metafield(shop: ShopifyEmu
     assert c["defaultAddress"]["city"] == "Kraków"
 
 
-def test_a_crash_between_create_and_cross_reference_does_not_duplicate(shop: ShopifyEmulator, connector: ShopifyConnector):
+def test_a_crash_between_create_and_cross_reference_does_not_duplicate(
+    shop: ShopifyEmulator, connector: ShopifyConnector
+):
     # Given a create whose answer was lost (no native id recorded by the core)
     (first,) = connector.write("customer", [WriteRequest("cid-2", None, PAYLOAD)])
     # When the same write is retried without a native id
@@ -229,7 +245,11 @@ def test_a_crash_between_create_and_cross_reference_does_not_duplicate(shop: Sho
 def test_an_update_changes_address_in_place_and_consent(shop: ShopifyEmulator, connector: ShopifyConnector):
     (first,) = connector.write("customer", [WriteRequest("cid-3", None, PAYLOAD)])
     address_id = shop.customers[first.native_id]["defaultAddress"]["id"]
-    changed = {**PAYLOAD, "defaultAddress": {**PAYLOAD["defaultAddress"], "city": "Warszawa"}, "defaultEmailAddress": {**PAYLOAD["defaultEmailAddress"], "marketingState": "UNSUBSCRIBED"}}
+    changed = {
+        **PAYLOAD,
+        "defaultAddress": {**PAYLOAD["defaultAddress"], "city": "Warszawa"},
+        "defaultEmailAddress": {**PAYLOAD["defaultEmailAddress"], "marketingState": "UNSUBSCRIBED"},
+    }
     (res,) = connector.write("customer", [WriteRequest("cid-3", first.native_id, changed)])
     c = shop.customers[res.native_id]
     assert c["defaultAddress"]["id"] == address_id and c["defaultAddress"]["city"] == "Warszawa"
@@ -237,7 +257,9 @@ def test_an_update_changes_address_in_place_and_consent(shop: ShopifyEmulator, c
     assert c["defaultEmailAddress"]["marketingState"] == "UNSUBSCRIBED"
 
 
-def test_user_errors_reject_the_record_with_message_and_field_and_the_batch_goes_on(shop: ShopifyEmulator, connector: ShopifyConnector):
+def test_user_errors_reject_the_record_with_message_and_field_and_the_batch_goes_on(
+    shop: ShopifyEmulator, connector: ShopifyConnector
+):
     shop.add_customer(email="taken@example.pl")
     bad = {**PAYLOAD, "defaultEmailAddress": {"emailAddress": "taken@example.pl"}}
     res = connector.write("customer", [WriteRequest("x", None, bad), WriteRequest("y", None, PAYLOAD)])
@@ -248,8 +270,14 @@ def test_user_errors_reject_the_record_with_message_and_field_and_the_batch_goes
 
 def test_order_tags_and_note(shop: ShopifyEmulator, connector: ShopifyConnector):
     gid = shop.add_order(lines=[{"sku": "A", "price": "1"}])
-    (res,) = connector.write("order", [WriteRequest("o1", gid, {"tags": ["vip", "reklamacja"], "note": "Nowy kubek wysłany."})])
-    assert res.ok and shop.orders[gid]["tags"] == ["vip", "reklamacja"] and shop.orders[gid]["note"] == "Nowy kubek wysłany."
+    (res,) = connector.write(
+        "order", [WriteRequest("o1", gid, {"tags": ["vip", "reklamacja"], "note": "Nowy kubek wysłany."})]
+    )
+    assert (
+        res.ok
+        and shop.orders[gid]["tags"] == ["vip", "reklamacja"]
+        and shop.orders[gid]["note"] == "Nowy kubek wysłany."
+    )
     (missing,) = connector.write("order", [WriteRequest("o2", None, {"tags": []})])
     assert isinstance(missing.error, RecordRejected)
 
@@ -265,14 +293,29 @@ def test_fulfilment_with_inpost_tracking_is_created_once(shop: ShopifyEmulator, 
     assert shop.orders[gid]["displayFulfillmentStatus"] == "FULFILLED"
 
 
-def test_inventory_quantities_from_the_erp_in_one_call_with_per_record_errors(shop: ShopifyEmulator, connector: ShopifyConnector):
+def test_inventory_quantities_from_the_erp_in_one_call_with_per_record_errors(
+    shop: ShopifyEmulator, connector: ShopifyConnector
+):
     shop.add_location("Magazyn Kraków")
     shop.add_location("Sklep Kraków Floriańska")
     shop.add_item("KUB-TERM-350", {"Magazyn Kraków": 37})
+
     def req(cid: str, sku: str, loc: str, qty: int) -> WriteRequest:
-        return WriteRequest(cid, None, {"item": {"sku": sku}, "location": {"name": loc}, "quantities": [{"name": "available", "quantity": qty}]})
+        return WriteRequest(
+            cid,
+            None,
+            {"item": {"sku": sku}, "location": {"name": loc}, "quantities": [{"name": "available", "quantity": qty}]},
+        )
+
     # Given one good record, one unknown SKU and one item not stocked at the location
-    res = connector.write("stock_level", [req("a", "KUB-TERM-350", "Magazyn Kraków", 35), req("b", "NOPE", "Magazyn Kraków", 1), req("c", "KUB-TERM-350", "Sklep Kraków Floriańska", 2)])
+    res = connector.write(
+        "stock_level",
+        [
+            req("a", "KUB-TERM-350", "Magazyn Kraków", 35),
+            req("b", "NOPE", "Magazyn Kraków", 1),
+            req("c", "KUB-TERM-350", "Sklep Kraków Floriańska", 2),
+        ],
+    )
     assert isinstance(res[1].error, RecordRejected) and res[1].error.code == "UNKNOWN_SKU"
     assert isinstance(res[2].error, RecordRejected) and res[2].error.code == "INVALID_LOCATION"
     # Shopify applies all or nothing: the good one is retried, alone, and then lands
@@ -286,7 +329,12 @@ def test_inventory_quantities_from_the_erp_in_one_call_with_per_record_errors(sh
 
 
 def _signed(body: bytes, secret: str, topic: str = "customers/update", event: str = "e-1") -> dict[str, str]:
-    return {"X-Shopify-Hmac-Sha256": signature(secret, body), "X-Shopify-Topic": topic, "X-Shopify-Event-Id": event, "X-Shopify-Webhook-Id": "w-1"}
+    return {
+        "X-Shopify-Hmac-Sha256": signature(secret, body),
+        "X-Shopify-Topic": topic,
+        "X-Shopify-Event-Id": event,
+        "X-Shopify-Webhook-Id": "w-1",
+    }
 
 
 CUSTOMER_REST = {
@@ -299,8 +347,19 @@ CUSTOMER_REST = {
     "tags": "vip, newsletter",
     "note": None,
     "updated_at": "2026-11-20T10:15:00+01:00",
-    "default_address": {"id": 1, "first_name": "Anna", "address1": "ul. Karmelicka 32/3", "zip": "31-128", "city": "Kraków", "country_code": "PL"},
-    "email_marketing_consent": {"state": "subscribed", "opt_in_level": "confirmed_opt_in", "consent_updated_at": "2026-10-03T17:21:09Z"},
+    "default_address": {
+        "id": 1,
+        "first_name": "Anna",
+        "address1": "ul. Karmelicka 32/3",
+        "zip": "31-128",
+        "city": "Kraków",
+        "country_code": "PL",
+    },
+    "email_marketing_consent": {
+        "state": "subscribed",
+        "opt_in_level": "confirmed_opt_in",
+        "consent_updated_at": "2026-10-03T17:21:09Z",
+    },
     "metafields": [{"namespace": "loyalty", "key": "id", "value": "KL-008120"}],
 }
 
@@ -311,7 +370,12 @@ def test_webhook_payload_becomes_the_graphql_shape(connector: ShopifyConnector, 
     assert event.entity == "customer" and event.event_id == "customers/update:e-1"
     r = event.record
     assert r["id"] == "gid://shopify/Customer/7414567371"
-    assert r["defaultEmailAddress"] == {"emailAddress": "anna.nowak@example.pl", "marketingState": "SUBSCRIBED", "marketingOptInLevel": "CONFIRMED_OPT_IN", "marketingUpdatedAt": "2026-10-03T17:21:09Z"}
+    assert r["defaultEmailAddress"] == {
+        "emailAddress": "anna.nowak@example.pl",
+        "marketingState": "SUBSCRIBED",
+        "marketingOptInLevel": "CONFIRMED_OPT_IN",
+        "marketingUpdatedAt": "2026-10-03T17:21:09Z",
+    }
     assert r["tags"] == ["vip", "newsletter"] and r["updatedAt"] == "2026-11-20T09:15:00Z"
     assert r["defaultAddress"]["countryCodeV2"] == "PL" and r["loyaltyId"] == {"value": "KL-008120"}
 
@@ -346,7 +410,14 @@ def test_customer_delete_webhook_is_a_delete_event(connector: ShopifyConnector, 
 def test_inventory_webhook_is_completed_with_sku_and_location_name(shop: ShopifyEmulator, connector: ShopifyConnector):
     shop.add_location("Magazyn Kraków")
     item = shop.add_item("KUB-TERM-350", {"Magazyn Kraków": 3})
-    body = json.dumps({"inventory_item_id": int(item.rsplit("/", 1)[1]), "location_id": 1001, "available": 9, "updated_at": "2026-11-20T06:00:12Z"}).encode()
+    body = json.dumps(
+        {
+            "inventory_item_id": int(item.rsplit("/", 1)[1]),
+            "location_id": 1001,
+            "available": 9,
+            "updated_at": "2026-11-20T06:00:12Z",
+        }
+    ).encode()
     (event,) = connector.parse_webhook(_signed(body, shop.webhook_secret, "inventory_levels/update"), body)
     assert event.entity == "stock_level"
     assert event.record["item"]["sku"] == "KUB-TERM-350" and event.record["location"]["name"] == "Magazyn Kraków"

@@ -36,7 +36,12 @@ class ContactStore(MemoryConnector):
     def read_changes(self, entity: str, cursor: str | None, limit: int = 500) -> ChangePage:
         page = super().read_changes(entity, cursor, limit)
         records = [
-            NativeRecord(r.native_id, {**r.data, "Id": r.native_id, "SystemModstamp": r.data["updated_at"]}, r.deleted, r.updated_at)
+            NativeRecord(
+                r.native_id,
+                {**r.data, "Id": r.native_id, "SystemModstamp": r.data["updated_at"]},
+                r.deleted,
+                r.updated_at,
+            )
             for r in page.records
         ]
         return ChangePage(records, page.cursor, page.more)
@@ -94,7 +99,9 @@ def world(sqlite_store: Store, shop: ShopifyEmulator) -> Iterator[World]:
     shopify = ShopifyConnector("shop", shop.settings())
     systems = Systems(
         hub=System("crm", "salesforce", load_mapping(MAPPINGS / "salesforce.yaml"), {"customer": "both"}, crm),
-        spokes={"shop": System("shop", "shopify", load_mapping(MAPPINGS / "shopify.yaml"), {"customer": "both"}, shopify)},
+        spokes={
+            "shop": System("shop", "shopify", load_mapping(MAPPINGS / "shopify.yaml"), {"customer": "both"}, shopify)
+        },
     )
     pipeline = Pipeline(sqlite_store, systems)
     endpoint = Endpoint(pipeline, shopify)
@@ -104,12 +111,21 @@ def world(sqlite_store: Store, shop: ShopifyEmulator) -> Iterator[World]:
     shopify.close()
 
 
-ADDRESS = {"firstName": "Anna", "lastName": "Nowak", "address1": "ul. Karmelicka 32/3", "zip": "31-128", "city": "Kraków", "countryCode": "PL"}
+ADDRESS = {
+    "firstName": "Anna",
+    "lastName": "Nowak",
+    "address1": "ul. Karmelicka 32/3",
+    "zip": "31-128",
+    "city": "Kraków",
+    "countryCode": "PL",
+}
 
 
 def test_a_customer_created_in_shopify_appears_once_in_the_hub(world: World):
     # Given a customer created in the shop's admin (webhook and poll both see it)
-    world.shop.add_customer(email="anna.nowak@example.pl", firstName="Anna", lastName="Nowak", marketing="SUBSCRIBED", address=ADDRESS)
+    world.shop.add_customer(
+        email="anna.nowak@example.pl", firstName="Anna", lastName="Nowak", marketing="SUBSCRIBED", address=ADDRESS
+    )
     world.shop.wait_webhooks()
     # When everything runs
     world.pipeline.drain()
@@ -126,7 +142,9 @@ def test_an_address_changed_in_the_hub_reaches_shopify_and_does_not_echo(world: 
     (crm_id,) = world.crm.system.live("customer")
     crm_writes = len(world.crm.writes)
     # When the address is changed in the CRM
-    world.crm.system.edit("customer", crm_id, MailingStreet="ul. Floriańska 15/4", MailingCity="Kraków", MailingPostalCode="31-019")
+    world.crm.system.edit(
+        "customer", crm_id, MailingStreet="ul. Floriańska 15/4", MailingCity="Kraków", MailingPostalCode="31-019"
+    )
     world.pipeline.drain()
     world.shop.wait_webhooks()
     world.pipeline.drain()
@@ -140,14 +158,18 @@ def test_an_address_changed_in_the_hub_reaches_shopify_and_does_not_echo(world: 
     world.shop.wait_webhooks()
     world.pipeline.drain()
     assert len(world.crm.writes) == crm_writes
-    later = [r["operation"] for r in world.shop.requests[len(shop_calls):]]
+    later = [r["operation"] for r in world.shop.requests[len(shop_calls) :]]
     assert not any(op and ("Update" in op or "Create" in op) for op in later), later
     assert len(world.shop.customers) == 1
 
 
 def test_a_forged_webhook_is_refused_with_401_and_nothing_is_stored(world: World):
     body = json.dumps({"id": 1, "email": "evil@example.com", "updated_at": "2026-11-20T09:00:00Z"}).encode()
-    answer = httpx.post(world.endpoint.url, content=body, headers={"X-Shopify-Topic": "customers/update", "X-Shopify-Event-Id": "x", "X-Shopify-Hmac-Sha256": "bm9wZQ=="})
+    answer = httpx.post(
+        world.endpoint.url,
+        content=body,
+        headers={"X-Shopify-Topic": "customers/update", "X-Shopify-Event-Id": "x", "X-Shopify-Hmac-Sha256": "bm9wZQ=="},
+    )
     assert answer.status_code == 401
     assert world.count(inbox) == 0
 
@@ -181,11 +203,15 @@ def test_out_of_order_deliveries_keep_the_newest_values(world: World):
 
 @pytest.mark.xfail(strict=True, reason="core: process_inbox raises KeyError for an entity the spoke's mapping lacks")
 def test_an_unknown_topic_is_recorded_and_does_not_stop_the_inbox(world: World):
-    from sandbox.shopify import rest  # noqa: F401  (the payload shape is irrelevant here)
     from connectors.shopify.webhooks import signature
+    from sandbox.shopify import rest  # noqa: F401  (the payload shape is irrelevant here)
 
     body = b'{"id": 1, "name": "acme"}'
-    headers = {"X-Shopify-Topic": "shop/update", "X-Shopify-Event-Id": "s-1", "X-Shopify-Hmac-Sha256": signature(world.shop.webhook_secret, body)}
+    headers = {
+        "X-Shopify-Topic": "shop/update",
+        "X-Shopify-Event-Id": "s-1",
+        "X-Shopify-Hmac-Sha256": signature(world.shop.webhook_secret, body),
+    }
     assert httpx.post(world.endpoint.url, content=body, headers=headers).status_code == 200
     assert world.count(inbox) == 1
     world.pipeline.process_inbox()

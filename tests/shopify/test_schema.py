@@ -84,7 +84,8 @@ def test_every_emulated_type_and_field_exists_in_shopify_schema_with_the_same_ty
                 checked += 1
         elif isinstance(t, GraphQLInputObjectType):
             assert {f: str(x.type) for f, x in t.fields.items()} == {
-                f: str(x.type) for f, x in real.fields.items()  # type: ignore[union-attr]
+                f: str(x.type)
+                for f, x in real.fields.items()  # type: ignore[union-attr]
             }
         elif isinstance(t, GraphQLEnumType):
             assert set(t.values) == set(real.values), name  # type: ignore[union-attr]
