@@ -38,9 +38,9 @@ def reassemble(lines: Iterable[str], children: dict[str, str]) -> Iterator[dict[
             continue
         if current is None or current.get("id") != parent:
             raise PermanentError(f"bulk result line for {parent} does not follow its parent (groupObjects off?)")
-        connection = children.get(gid_type(str(obj.get("id", ""))))
-        if connection is None:
+        child_of = children.get(gid_type(str(obj.get("id", ""))))
+        if child_of is None:
             raise PermanentError(f"bulk result has a child of unexpected type: {obj.get('id')}")
-        current[connection]["nodes"].append(obj)
+        current[child_of]["nodes"].append(obj)
     if current is not None:
         yield current

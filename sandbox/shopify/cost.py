@@ -60,7 +60,7 @@ def _selection(
                 continue
             inner = _selection(schema, node.selection_set, named, fragments, variables) if node.selection_set else 0
             if named.name.endswith("Connection"):
-                args = {a.name.value: value_from_ast_untyped(a.value, variables) for a in node.arguments}
+                args = {a.name.value: value_from_ast_untyped(a.value, variables) for a in node.arguments or ()}
                 size = int(args.get("first") or args.get("last") or 0)
                 total += 2 + size * inner
             elif name == "pageInfo":

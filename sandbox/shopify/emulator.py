@@ -36,8 +36,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from graphql import GraphQLError, build_schema, execute, get_named_type, parse, validate
+from graphql import GraphQLError, build_schema, execute_sync, get_named_type, parse, validate
 from graphql.execution.values import get_directive_values
+from graphql.language import OperationDefinitionNode
 
 from sandbox.shopify import rest
 from sandbox.shopify.cost import MAX_QUERY_COST, LeakyBucket, actual_cost, requested_cost
@@ -49,6 +50,10 @@ QUANTITY_NAMES = ("available", "on_hand", "committed", "incoming", "reserved")
 
 def _stamp(dt: datetime) -> str:
     return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def money(value: Any) -> dict[str, Any]:
+    return {"shopMoney": {"amount": str(value), "currencyCode": "PLN"}}
 
 
 def _num(gid: str) -> int:
@@ -136,7 +141,11 @@ class ShopifyEmulator:
 
     def freeze(self, at: datetime | None) -> None:
         """Freeze ``updatedAt`` at ``at`` (None: real time again)."""
-        self.clock = (lambda: at) if at is not None else (lambda: datetime.now(UTC))  # type: ignore[assignment,return-value]
+
+        def frozen() -> datetime:
+            return at if at is not None else datetime.now(UTC)
+
+        self.clock = frozen
 
     def _gid(self, kind: str) -> str:
         return f"gid://shopify/{kind}/{next(self.ids)}"
@@ -211,7 +220,6 @@ class ShopifyEmulator:
         with self.lock:
             gid = self._gid("Order")
             now = self.now()
-            money = lambda v: {"shopMoney": {"amount": str(v), "currencyCode": "PLN"}}  # noqa: E731
             o: dict[str, Any] = {
                 "__typename": "Order",
                 "id": gid,
@@ -270,7 +278,13 @@ class ShopifyEmulator:
             gid = self._gid("InventoryItem")
             now = self.now()
             by_name = {loc["name"]: loc for loc in self.locations.values()}
-            item = {"__typename": "InventoryItem", "id": gid, "sku": sku, "updatedAt": now, "inventoryLevels": []}
+            item: dict[str, Any] = {
+                "__typename": "InventoryItem",
+                "id": gid,
+                "sku": sku,
+                "updatedAt": now,
+                "inventoryLevels": [],
+            }
             for name, qty in levels.items():
                 loc = by_name[name]
                 item["inventoryLevels"].append(
@@ -483,10 +497,10 @@ class ShopifyEmulator:
         mutations = sum(
             len(d.selection_set.selections)
             for d in document.definitions
-            if getattr(d, "operation", None) is not None and d.operation.value == "mutation"
-        )  # type: ignore[attr-defined]
+            if isinstance(d, OperationDefinitionNode) and d.operation.value == "mutation"
+        )
         with self.lock:
-            result = execute(self.schema, document, variable_values=variables, context_value={"bulk": False})
+            result = execute_sync(self.schema, document, variable_values=variables, context_value={"bulk": False})
         data = result.data
         actual = min(actual_cost(data, mutations), requested)
         self.bucket.refund(requested - actual)
@@ -547,9 +561,10 @@ class ShopifyEmulator:
                 if (namespace, key) in obj.get("_metafields", {})
                 else None
             )
-        s.get_type("InventoryLevel").fields["quantities"].resolve = lambda obj, _i, names: [
+        levels: Any = s.get_type("InventoryLevel")
+        levels.fields["quantities"].resolve = lambda obj, _i, names: [
             q for q in obj["quantities"] if q["name"] in names
-        ]  # type: ignore[union-attr]
+        ]
         m = s.mutation_type.fields  # type: ignore[union-attr]
         for fname, fn in {
             "customerCreate": self._customer_create,
@@ -563,7 +578,7 @@ class ShopifyEmulator:
             "bulkOperationRunQuery": self._bulk_run,
             "webhookSubscriptionCreate": self._webhook_create,
         }.items():
-            m[fname].resolve = self._mutation(fn)
+            m[fname].resolve = self._mutation(fn)  # type: ignore[arg-type]
 
     def _node(self, gid: str) -> dict[str, Any] | None:
         for table in (self.customers, self.orders, self.products, self.items, self.locations):
@@ -595,7 +610,10 @@ class ShopifyEmulator:
             after = tuple(json.loads(base64.b64decode(args["after"])))
             rows = [r for r in rows if (tuple(key(r)) > after) != bool(args.get("reverse"))]
         page = rows if first is None else rows[: int(first)]
-        cursor = lambda r: base64.b64encode(json.dumps(list(key(r))).encode()).decode()  # noqa: E731
+
+        def cursor(row: dict[str, Any]) -> str:
+            return base64.b64encode(json.dumps(list(key(row))).encode()).decode()
+
         return {
             "nodes": page,
             "edges": [{"node": r, "cursor": cursor(r)} for r in page],
@@ -831,7 +849,8 @@ class ShopifyEmulator:
                     "code": "INVALID_NAME",
                 }
             )
-        errors, targets = [], []
+        errors: list[dict[str, Any]] = []
+        targets: list[tuple[dict[str, Any], dict[str, Any], dict[str, Any], int]] = []
         for i, q in enumerate(input["quantities"]):
             if "changeFromQuantity" not in q:
                 errors.append(
@@ -865,15 +884,16 @@ class ShopifyEmulator:
                     }
                 )
                 continue
+            assert item is not None
             targets.append((item, level, current, q["quantity"]))
         if errors:  # all or nothing
             raise UserErrors(*errors)
         now = self.now()
-        for item, level, current, quantity in targets:
+        for stocked, level, current, quantity in targets:
             current["quantity"] = quantity
             level["updatedAt"] = now
-            item["updatedAt"] = now
-            self._fire("inventory_levels/update", level, item)
+            stocked["updatedAt"] = now
+            self._fire("inventory_levels/update", level, stocked)
         answer = {"inventoryAdjustmentGroup": {"id": self._gid("InventoryAdjustmentGroup")}}
         self.idempotency[key] = answer
         return answer
@@ -914,7 +934,7 @@ class ShopifyEmulator:
                 }
             )
         gid = self._gid("BulkOperation")
-        result = execute(self.schema, parse(query), context_value={"bulk": True})
+        result = execute_sync(self.schema, parse(query), context_value={"bulk": True})
         if result.errors:
             raise UserErrors({"field": ["query"], "message": str(result.errors[0].message), "code": "INVALID"})
         lines: list[str] = []
