@@ -90,8 +90,8 @@ def main() -> None:
         )
     lines += [
         "",
-        "Incremental pages hold 100 customers (a page requests ~600 points of the 1,000 a query may ask);",
-        "the bulk backfill costs a constant few dozen points whatever the shop's size.",
+        "Incremental pages hold 100 customers (a page requests ~700 points of the 1,000 a query may ask);",
+        "the bulk backfill costs a constant few points (run + polls) whatever the shop's size.",
     ]
     if not args.no_docs:
         replace_section("\n".join(lines) + "\n")
