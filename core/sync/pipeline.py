@@ -999,6 +999,7 @@ class Pipeline:
                 query = query.where(inbox.c.id.in_(list(ids)))
             rows = conn.execute(query).fetchall()
         for row in rows:
+            erase: str | None = None
             with self.store.begin() as conn:
                 claimed = conn.execute(
                     update(inbox)
@@ -1007,14 +1008,36 @@ class Pipeline:
                 )
                 if claimed.rowcount != 1:
                     continue
-                result = self.ingest(
-                    row.system, row.entity, row.payload, deleted=row.kind == "delete", trace_id=row.trace_id, conn=conn
+                system = self.systems.spokes.get(row.system) or (
+                    self.systems.hub if row.system == self.systems.hub.name else None
                 )
-                conn.execute(
-                    update(inbox)
-                    .where(inbox.c.id == row.id)
-                    .values(status="dead" if result.outcome == "dead" else "done", processed_at=self.clock())
-                )
+                if system is None or row.entity not in system.mapping.entities or not system.reads(row.entity):
+                    # an event this deployment does not sync (an unknown topic): kept, recorded, not applied
+                    log.info("inbox.ignored", system=row.system, entity=row.entity, trace_id=row.trace_id)
+                    status = "ignored"
+                elif row.kind == "erase":
+                    # a right-to-erasure request from a system (Shopify's customers/redact): erase everywhere
+                    native_id = system.entity(row.entity).native_id(row.payload)
+                    erase = self._xref(conn, row.entity, system.name, native_id) if native_id is not None else None
+                    status = "done"
+                else:
+                    result = self.ingest(
+                        row.system,
+                        row.entity,
+                        row.payload,
+                        deleted=row.kind == "delete",
+                        trace_id=row.trace_id,
+                        conn=conn,
+                    )
+                    status = "dead" if result.outcome == "dead" else "done"
+                conn.execute(update(inbox).where(inbox.c.id == row.id).values(status=status, processed_at=self.clock()))
+            if erase is not None:
+                try:
+                    self.erase(row.entity, erase, trace_id=row.trace_id)
+                except Exception:
+                    with self.store.begin() as conn:  # not erased: back to pending, the sweep retries it
+                        conn.execute(update(inbox).where(inbox.c.id == row.id).values(status="pending"))
+                    raise
         return len(rows)
 
     def drain(self, max_rounds: int = 100) -> int:

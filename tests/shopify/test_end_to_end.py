@@ -201,7 +201,6 @@ def test_out_of_order_deliveries_keep_the_newest_values(world: World):
     assert record["FirstName"] == "Ewelina"
 
 
-@pytest.mark.xfail(strict=True, reason="core: process_inbox raises KeyError for an entity the spoke's mapping lacks")
 def test_an_unknown_topic_is_recorded_and_does_not_stop_the_inbox(world: World):
     from connectors.shopify.webhooks import signature
     from sandbox.shopify import rest  # noqa: F401  (the payload shape is irrelevant here)
@@ -216,3 +215,27 @@ def test_an_unknown_topic_is_recorded_and_does_not_stop_the_inbox(world: World):
     assert world.count(inbox) == 1
     world.pipeline.process_inbox()
     assert world.count(inbox, inbox.c.status == "pending") == 0
+    assert world.count(inbox, inbox.c.status == "ignored") == 1
+
+
+def test_a_redact_request_erases_the_person_everywhere(world: World):
+    from connectors.shopify.webhooks import signature
+
+    gid = world.shop.add_customer(email="ola.redact@example.pl", firstName="Ola", lastName="Kos", address=ADDRESS)
+    world.shop.wait_webhooks()
+    world.pipeline.drain()
+    assert len(world.crm.system.live("customer")) == 1
+    # Shopify's mandatory GDPR webhook: customers/redact names the customer by numeric id
+    body = json.dumps({"shop_id": 1, "customer": {"id": int(gid.rsplit("/", 1)[1]), "email": "ola.redact@example.pl"}})
+    headers = {
+        "X-Shopify-Topic": "customers/redact",
+        "X-Shopify-Event-Id": "redact-1",
+        "X-Shopify-Hmac-Sha256": signature(world.shop.webhook_secret, body.encode()),
+    }
+    assert httpx.post(world.endpoint.url, content=body.encode(), headers=headers).status_code == 200
+    world.pipeline.process_inbox()
+    world.pipeline.drain()
+    with world.pipeline.store.begin() as conn:
+        assert conn.execute(select(golden.c.state).where(golden.c.entity == "customer")).scalar_one() == "erased"
+    assert world.crm.system.live("customer") == {}
+    assert world.count(inbox, inbox.c.status == "done") >= 1
