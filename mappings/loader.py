@@ -311,7 +311,8 @@ def _check_entity(
     id_path = _parse_path_at(issues, (*loc, "id"), spec.id, "id")
     upd = _parse_path_at(issues, (*loc, "updated_at"), spec.updated_at, "updated_at") if spec.updated_at else None
     for i, ident in enumerate(spec.identity):
-        _check_canonical(issues, (*loc, "identity", i), name, ident)
+        for part in ident.split("+"):  # "sku+location": one key made of several fields together
+            _check_canonical(issues, (*loc, "identity", i), name, part.strip())
     fields: list[CompiledField] = []
     for i, fspec in enumerate(spec.fields):
         compiled = _check_field(issues, (*loc, "fields", i), i, name, system, fspec, names, params)

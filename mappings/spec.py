@@ -67,7 +67,11 @@ class EntitySpec(BaseModel):
     id: str = Field(description="Native path of the system's id for the record")
     updated_at: str | None = Field(None, description="Native path of the last-modified timestamp")
     identity: list[str] = Field(
-        default_factory=list, description="Canonical paths identifying the same real-world record"
+        default_factory=list,
+        description=(
+            "Canonical paths identifying the same real-world record, each on its own (emails, phones); "
+            "join paths with + for a key made of several fields together (sku+location)"
+        ),
     )
     on_delete: Literal["propagate", "archive", "ignore"] = "archive"
     description: str | None = None

@@ -295,7 +295,14 @@ class Pipeline:
         raise TransientError(f"could not apply a change to {entity} from {system}: too many concurrent edits")
 
     def _ingest(
-        self, conn: Connection, system_name: str, entity: str, record: dict[str, Any], deleted: bool, trace_id: str
+        self,
+        conn: Connection,
+        system_name: str,
+        entity: str,
+        record: dict[str, Any],
+        deleted: bool,
+        trace_id: str,
+        refetched: bool = False,
     ) -> IngestResult:
         system = self.systems.get(system_name)
         mapped = system.entity(entity)
@@ -396,6 +403,13 @@ class Pipeline:
             if value is not MISSING:
                 incoming[unit] = value
         changed = {u: v for u, v in incoming.items() if u not in base or base[u] != v}
+        if changed and not created and not refetched and base_row is not None and base_row.source_ts == source_ts:
+            # Same modification time as what we last exchanged, yet other values: with timestamps
+            # to the second, a late event from before our own write looks exactly like an edit made
+            # in the same second after it. Ask the system for the record as it is now.
+            fresh = self._refetch(system, entity, native_id)
+            if fresh is not None:
+                return self._ingest(conn, system_name, entity, fresh, False, trace_id, refetched=True)
         if not changed and not created:
             if base_row is not None and base_row.source_ts != source_ts:
                 self._save_base(conn, entity, cid, system.name, base, source_ts, now)
@@ -1129,6 +1143,18 @@ class Pipeline:
 
     # --- small store helpers ---------------------------------------------------------------------
 
+    def _refetch(self, system: System, entity: str, native_id: str) -> dict[str, Any] | None:
+        """The record as the system holds it now, or None when it cannot say."""
+        if system.connector is None:
+            return None
+        try:
+            found = system.connector.fetch(entity, [native_id])
+        except (NotImplementedError, SynchubError) as exc:
+            log.info("ingest.refetch_failed", system=system.name, entity=entity, error=type(exc).__name__)
+            return None
+        live = [r for r in found if not r.deleted]
+        return dict(live[0].data) if live else None
+
     def _xref(self, conn: Connection, entity: str, system: str, native_id: str) -> str | None:
         row = conn.execute(_XREF_BY_NATIVE, {"e": entity, "s": system, "n": native_id}).first()
         return None if row is None else str(row[0])
@@ -1172,6 +1198,14 @@ class Pipeline:
     def _identity_keys(self, system: System, entity: str, partial: dict[str, Any]) -> list[tuple[str, str]]:
         keys: list[tuple[str, str]] = []
         for path_text in system.entity(entity).identity:
+            if "+" in path_text:
+                # a composite key (sku+location): identifying only together, one value per part
+                parts = [p.strip() for p in path_text.split("+")]
+                values = [_key_values(get_path(partial, parse_path(p))) for p in parts]
+                if all(len(v) == 1 for v in values):
+                    kind = "+".join(p.split("[")[0] for p in parts)
+                    keys.append((kind, "\x1f".join(v[0] for v in values)))
+                continue
             for value in _key_values(get_path(partial, parse_path(path_text))):
                 keys.append((path_text.split("[")[0], value))
         return keys

@@ -306,3 +306,23 @@ def test_back_off_grows_with_jitter_and_a_systems_hint_wins():
     assert len({round(d, 6) for d in delays}) > 100  # spread out, not one instant
     assert policy.delay(30, None) == 60.0  # capped
     assert policy.delay(3, 17.5) == 17.5  # Retry-After is obeyed exactly
+
+
+def test_a_late_event_in_the_same_second_as_our_write_is_checked_against_the_system(store):
+    # Given a shop customer in step, whose timestamps (like Shopify's) have one-second precision
+    d = deployment(store)
+    nid = d.shop.system.put("customer", {"firstName": "Ada", "lastName": "Lis", "email": "ada@example.pl"})
+    d.pipeline.drain()
+    [(crm_id, _)] = d.crm.system.live("customer").items()
+    # When the CRM changes the last name and synchub writes it to the shop
+    d.crm.system.edit("customer", crm_id, last_name="Lis-Nowak")
+    d.pipeline.drain()
+    current = d.shop.system.get("customer", nid)
+    assert current["lastName"] == "Lis-Nowak"
+    # and then an event from before that write arrives late, carrying the same timestamp
+    late = {**current, "lastName": "Lis"}
+    result = d.pipeline.ingest("shop", "customer", late)
+    # Then synchub asked the shop how the record is now, instead of reverting the CRM's edit
+    assert result.outcome == "unchanged"
+    d.pipeline.drain()
+    assert [r["last_name"] for r in d.crm.system.live("customer").values()] == ["Lis-Nowak"]
