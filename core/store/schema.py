@@ -171,6 +171,7 @@ outbox = Table(
     Column("created_at", Ts, nullable=False),
     Column("updated_at", Ts, nullable=False),
     Index("ix_outbox_due", "system", "status", "next_attempt_at"),
+    Index("ix_outbox_claim", "system", "status", "id"),  # claim: the oldest due rows, no sort
     Index("ix_outbox_record", "entity", "canonical_id", "system"),
     Index("ix_outbox_hold", "hold_for"),
 )

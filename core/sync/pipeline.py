@@ -25,7 +25,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 import structlog
-from sqlalchemy import Connection, and_, bindparam, delete, func, insert, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, delete, func, insert, literal_column, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from core import jsoncodec
@@ -231,12 +231,16 @@ def _tombstone_query(n: int) -> FastStatement:
 
 def _key_owners_query(n: int) -> FastStatement:
     """The records owning any of ``n`` (kind, value) identity keys, in one statement."""
+    # the entity in every term: with it outside the OR, SQLite scans every key of the entity
     pairs = [
-        and_(identity_keys.c.kind == bindparam(f"k{i}"), identity_keys.c.value == bindparam(f"v{i}")) for i in range(n)
+        and_(
+            identity_keys.c.entity == bindparam("e"),
+            identity_keys.c.kind == bindparam(f"k{i}"),
+            identity_keys.c.value == bindparam(f"v{i}"),
+        )
+        for i in range(n)
     ]
-    return FastStatement(
-        select(identity_keys.c.canonical_id).distinct().where(identity_keys.c.entity == bindparam("e"), or_(*pairs))
-    )
+    return FastStatement(select(identity_keys.c.canonical_id).where(or_(*pairs)))
 
 
 class _BySize(dict[int, FastStatement]):
@@ -721,24 +725,32 @@ class Pipeline:
                 .where(outbox.c.system == system, outbox.c.status == "inflight", outbox.c.next_attempt_at > now)
                 .scalar_subquery()
             )
-            query = (
-                select(outbox)
-                .where(
-                    outbox.c.system == system,
-                    or_(
-                        and_(outbox.c.status == "pending", outbox.c.next_attempt_at <= now),
-                        and_(outbox.c.status == "inflight", outbox.c.next_attempt_at <= now),  # lease expired
-                    ),
-                    outbox.c.canonical_id.not_in(inflight),
+            # pending rows, and inflight rows whose lease expired: one query per status, each walking
+            # ix_outbox_claim (system, status, id) in order — an OR of the two would sort the backlog
+            rows: list[Any] = []
+            due_at: Any = outbox.c.next_attempt_at
+            if self.store.dialect == "sqlite":
+                # unary + keeps SQLite's planner off ix_outbox_due (a range on next_attempt_at, then a sort)
+                due_at = literal_column("+outbox.next_attempt_at", outbox.c.next_attempt_at.type)
+            for status in ("pending", "inflight"):
+                query = (
+                    select(outbox)
+                    .where(
+                        outbox.c.system == system,
+                        outbox.c.status == status,
+                        due_at <= bindparam("due", now, type_=outbox.c.next_attempt_at.type),
+                        outbox.c.canonical_id.not_in(inflight),
+                    )
+                    .order_by(outbox.c.id)
+                    .limit(limit)
                 )
-                .order_by(outbox.c.id)
-                .limit(limit)
-            )
-            if self.store.dialect == "postgresql":
-                # concurrent flushers of one system each take different rows instead of the same ones
-                # (SQLite needs nothing: BEGIN IMMEDIATE makes this transaction the only writer)
-                query = query.with_for_update(skip_locked=True)
-            rows = conn.execute(query).fetchall()
+                if self.store.dialect == "postgresql":
+                    # concurrent flushers of one system each take different rows instead of the same ones
+                    # (SQLite needs nothing: BEGIN IMMEDIATE makes this transaction the only writer)
+                    query = query.with_for_update(skip_locked=True)
+                rows.extend(conn.execute(query).fetchall())
+            rows.sort(key=lambda r: r.id)
+            del rows[limit:]
             picked: list[Any] = []
             seen: set[str] = set()
             for row in rows:
