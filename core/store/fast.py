@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, DateTime, TypeDecorator
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql import ClauseElement
@@ -31,6 +31,23 @@ class _Prepared(NamedTuple):
     binds: tuple[tuple[str, Any, Callable[[Any], Any] | None], ...]  # name, preset value, processor
     row: Callable[[Sequence[Any]], Any] | None
     returns: bool
+
+
+def _memo(fn: Callable[[Any], Any] | None, type_: Any) -> Callable[[Any], Any] | None:
+    """Datetime binds remember their last conversion: one change binds the same ``now`` a dozen times."""
+    if fn is None or not isinstance(type_, DateTime | TypeDecorator):
+        return fn
+    last: list[tuple[Any, Any]] = [(_REQUIRED, None)]  # one tuple, swapped whole: safe across threads
+
+    def convert(value: Any) -> Any:
+        seen, out = last[0]
+        if value is seen:
+            return out
+        out = fn(value)
+        last[0] = (value, out)
+        return out
+
+    return convert
 
 
 class FastStatement:
@@ -50,7 +67,10 @@ class FastStatement:
         processors = compiled._bind_processors
         positional = tuple(compiled.positiontup) if compiled.positiontup is not None else None
         order = positional if positional is not None else tuple(compiled.binds)
-        binds = tuple((name, self._preset(compiled.binds[name]), processors.get(name)) for name in order)
+        binds = tuple(
+            (name, self._preset(compiled.binds[name]), _memo(processors.get(name), compiled.binds[name].type))
+            for name in order
+        )
         row = None
         columns = getattr(compiled, "_result_columns", None) or []
         if columns:

@@ -255,7 +255,27 @@ class _BySize(dict[int, FastStatement]):
         return stmt
 
 
+def _bases_query(n: int) -> FastStatement:
+    """The sync bases of ``n`` records in one system."""
+    cids: list[Any] = [bindparam(f"c{i}") for i in range(n)]
+    return FastStatement(
+        select(sync_base.c.canonical_id, sync_base.c.data, sync_base.c.source_ts).where(
+            sync_base.c.entity == bindparam("e"),
+            sync_base.c.system == bindparam("s"),
+            sync_base.c.canonical_id.in_(cids),
+        )
+    )
+
+
+def _goldens_query(n: int) -> FastStatement:
+    """The golden records of ``n`` records."""
+    cids: list[Any] = [bindparam(f"c{i}") for i in range(n)]
+    return FastStatement(select(golden.c.id, golden.c.data).where(golden.c.id.in_(cids)))
+
+
 _TOMBSTONED = _BySize(_tombstone_query)
+_BASES_OF = _BySize(_bases_query)
+_GOLDENS_OF = _BySize(_goldens_query)
 _KEY_OWNERS_ANY = _BySize(_key_owners_query)
 _HISTORY_OF_FIELD = FastStatement(
     select(field_history.c.value, field_history.c.source_ts)
@@ -821,71 +841,80 @@ class Pipeline:
                         out.failed += 1
                 continue
             with self.store.begin() as conn:
+                done: list[tuple[Any, Any]] = []
                 for row, res in zip(group, results, strict=True):
                     if res.ok:
-                        known = natives[row.canonical_id]
-                        self._record_success(conn, system, row, res.native_id, res.updated_at, known)
+                        done.append((row, res))
                         out.written += 1
                     else:
                         assert res.error is not None
                         out.dead += self._record_failure(conn, system, row, res.error)
                         out.failed += 1
+                self._record_successes(conn, system, entity, done, natives)
         return out
 
-    def _record_success(
-        self,
-        conn: Connection,
-        system: System,
-        row: Any,
-        native_id: str | None,
-        written_at: datetime | None,
-        known_native_id: str | None,
+    def _record_successes(
+        self, conn: Connection, system: System, entity: str, done: list[tuple[Any, Any]], natives: dict[str, str | None]
     ) -> None:
+        """Record a batch of accepted writes (one row per record, all of ``entity``) in a few statements:
+        new cross-references, rows done, the system's sync bases, then any catch-up write and, for the
+        hub, the spoke writes that waited for it."""
+        if not done:
+            return
         now = self.clock()
-        if native_id and row.op == "upsert" and known_native_id is None:
-            _INSERT_XREF.run(
-                conn,
+        _INSERT_XREF.many(
+            conn,
+            [
                 {
-                    "entity": row.entity,
+                    "entity": entity,
                     "canonical_id": row.canonical_id,
                     "system": system.name,
-                    "native_id": native_id,
+                    "native_id": res.native_id,
                     "created_at": now,
-                },
-            )
-        _DONE.run(conn, {"i": row.id, "now": now})
-        if row.op == "upsert":
-            found = _BASE_GET.one(conn, {"e": row.entity, "c": row.canonical_id, "s": system.name})
-            base, seen = (found.data, found.source_ts) if found is not None else ({}, None)
-            newest = max((t for t in (seen, written_at) if t is not None), default=None)
-            self._save_base(
-                conn,
-                row.entity,
-                row.canonical_id,
-                system.name,
-                {**base, **row.data},
-                newest,
-                now,
-                exists=found is not None,
-            )
-            # the golden record may have moved on while this write was in flight: catch up
-            current = _GOLDEN_GET.one(conn, {"c": row.canonical_id})
-            if current is not None:
-                values = {u: get_path(current.data, p) for u, p in system.units(row.entity, "out")}
+                }
+                for row, res in done
+                if res.native_id and row.op == "upsert" and natives[row.canonical_id] is None
+            ],
+        )
+        _DONE.many(conn, [{"i": row.id, "now": now} for row, _ in done])
+        upserts = [(row, res) for row, res in done if row.op == "upsert"]
+        if upserts:
+            ids = {f"c{i}": row.canonical_id for i, (row, _) in enumerate(upserts)}
+            found = {r.canonical_id: r for r in _BASES_OF[len(ids)].all(conn, {"e": entity, "s": system.name, **ids})}
+            updates: list[dict[str, Any]] = []
+            inserts: list[dict[str, Any]] = []
+            for row, res in upserts:
+                had = found.get(row.canonical_id)
+                base, seen = (had.data, had.source_ts) if had is not None else ({}, None)
+                newest = max((t for t in (seen, res.updated_at) if t is not None), default=None)
+                data = {**base, **row.data}
+                fp = jsoncodec.fingerprint(data)
+                if had is not None:
+                    updates.append(
+                        {"e": entity, "c": row.canonical_id, "s": system.name, "data": data, "fp": fp}
+                        | {"ts": newest, "now": now}
+                    )
+                else:
+                    inserts.append(
+                        {"entity": entity, "canonical_id": row.canonical_id, "system": system.name, "data": data}
+                        | {"fingerprint": fp, "source_ts": newest, "updated_at": now}
+                    )
+            _BASE_SET.many(conn, updates)
+            _INSERT_BASE.many(conn, inserts)
+            # the golden record may have moved on while a write was in flight: catch up
+            current = {r.id: r.data for r in _GOLDENS_OF[len(ids)].all(conn, ids)}
+            units = system.units(entity, "out")
+            for row, _ in upserts:
+                now_data = current.get(row.canonical_id)
+                if now_data is None:
+                    continue
+                values = {u: get_path(now_data, p) for u, p in units}
                 if any(v is not MISSING and row.data.get(u, MISSING) != v for u, v in values.items()):
                     self._fan_out(
-                        conn,
-                        row.entity,
-                        row.canonical_id,
-                        dict(current.data),
-                        None,
-                        {},
-                        row.trace_id,
-                        now,
-                        only=system,
+                        conn, entity, row.canonical_id, dict(now_data), None, {}, row.trace_id, now, only=system
                     )
         if system.is_hub:
-            _RELEASE_HELD.run(conn, {"i": row.id, "now": now})
+            _RELEASE_HELD.many(conn, [{"i": row.id, "now": now} for row, _ in done])
 
     def _record_failure(self, conn: Connection, system: System, row: Any, error: SynchubError) -> int:
         """Retry later (transient) or dead-letter (permanent / out of attempts). Returns 1 if dead."""
