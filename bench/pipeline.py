@@ -61,33 +61,41 @@ def build(url: str) -> tuple[Pipeline, dict[str, MemoryConnector]]:
     return Pipeline(Store(url), systems, read_before_write=False), conns
 
 
-def run(url: str, changes: int, seed: int) -> dict[str, Any]:
+def quiet_logs() -> None:
     import logging
 
     import structlog
 
     # per-change INFO lines to a terminal would measure the terminal; WARNING and up still print
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+
+
+def customer(i: int, rng: random.Random) -> dict[str, Any]:
+    """The shop's native form of benchmark customer ``i``."""
+    return {
+        "firstName": rng.choice(FIRST),
+        "lastName": rng.choice(LAST),
+        "email": f"customer{i}@example.pl",
+        "phone": f"+48 6{i:08d}",
+        "address": {"city": rng.choice(CITIES)},
+        "tags": ["web"],
+    }
+
+
+def seed_customers(shop: Any, count: int, seed: int) -> list[str]:
+    """Create ``count`` customers in the shop (a MemorySystem); their native ids."""
+    rng = random.Random(seed)
+    return [shop.put("customer", customer(i, rng)) for i in range(count)]
+
+
+def run(url: str, changes: int, seed: int) -> dict[str, Any]:
+    quiet_logs()
     rng = random.Random(seed)
     pipeline, conns = build(url)
     shop = conns["shop"].system
     creates = changes // 2
     edits = changes - creates
-    ids = []
-    for i in range(creates):
-        ids.append(
-            shop.put(
-                "customer",
-                {
-                    "firstName": rng.choice(FIRST),
-                    "lastName": rng.choice(LAST),
-                    "email": f"customer{i}@example.pl",
-                    "phone": f"+48 6{i:08d}",
-                    "address": {"city": rng.choice(CITIES)},
-                    "tags": ["web"],
-                },
-            )
-        )
+    ids = seed_customers(shop, creates, seed)
     c0, t0 = time.process_time(), time.perf_counter()
     pipeline.drain()
     t_create = time.perf_counter() - t0

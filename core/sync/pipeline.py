@@ -1058,6 +1058,8 @@ class Pipeline:
                     select(cursors.c.value).where(cursors.c.system == system.name, cursors.c.entity == entity)
                 ).scalar()
             page = system.connector.read_changes(entity, cursor)
+            if not page.records and page.cursor == cursor:
+                break  # nothing new: an idle poll costs one call and no write
             with self.store.begin() as conn:
                 for rec in page.records:
                     self.ingest(system.name, entity, rec.data, deleted=rec.deleted, conn=conn)
