@@ -68,10 +68,10 @@ def _template(pipeline: Pipeline, conns: dict[str, Any], path: str) -> tuple[str
     (cid,) = db.execute("SELECT id FROM golden").fetchone()
     rows: dict[str, list[tuple[Any, ...]]] = {}
     for table in TABLES:
-        cols = [r[1] for r in db.execute(f"PRAGMA table_info({table})")]  # noqa: S608 - our table names
+        cols = [r[1] for r in db.execute(f"PRAGMA table_info({table})")]
         keep = [c for c in cols if not (table in AUTO_ID and c == "id")]
         key = "id" if table == "golden" else "canonical_id"
-        found = db.execute(f"SELECT {', '.join(keep)} FROM {table} WHERE {key} = ?", (cid,)).fetchall()  # noqa: S608
+        found = db.execute(f"SELECT {', '.join(keep)} FROM {table} WHERE {key} = ?", (cid,)).fetchall()
         rows[table] = [tuple(r) for r in found]
         rows[f"{table}:cols"] = [tuple(keep)]
     db.close()
@@ -108,7 +108,7 @@ def _fill(path: str, template_cid: str, rows: dict[str, list[tuple[Any, ...]]], 
         for table, batch in batches.items():
             cols = rows[f"{table}:cols"][0]
             marks = ", ".join("?" for _ in cols)
-            db.executemany(f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({marks})", batch)  # noqa: S608
+            db.executemany(f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({marks})", batch)
     db.execute("COMMIT")
     db.execute("ANALYZE")
     db.close()

@@ -188,7 +188,9 @@ def main() -> None:
     backends = ["sqlite", "postgresql"] if args.backend == "both" else [args.backend]
     results: dict[str, dict[str, Any]] = {}
     ctx = multiprocessing.get_context("spawn")
-    print("| store | customers | cycles | reads/cycle | calls/cycle | rows written/cycle | write stmts/cycle | ms/cycle |")
+    print(
+        "| store | customers | cycles | reads/cycle | calls/cycle | rows written/cycle | write stmts/cycle | ms/cycle |"
+    )
     for backend in backends:
         queue = ctx.Queue()
         proc = ctx.Process(target=_child, args=(backend, args.customers, args.cycles, args.seed, queue))
