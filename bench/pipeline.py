@@ -124,6 +124,14 @@ def run(url: str, changes: int, seed: int) -> dict[str, Any]:
 
 
 def _child(backend: str, changes: int, seed: int, queue: Any) -> None:
+    try:
+        _measure(backend, changes, seed, queue)
+    except BaseException as exc:  # the parent waits on the queue: tell it, then fail
+        queue.put({"error": repr(exc)})
+        raise
+
+
+def _measure(backend: str, changes: int, seed: int, queue: Any) -> None:
     if backend == "sqlite":
         tmp = tempfile.mkdtemp(prefix="synchub-bench-")
         queue.put(run(f"sqlite:///{tmp}/state.db", changes, seed))
@@ -158,16 +166,20 @@ def write_docs(results: dict[str, dict[str, Any]], command: str) -> None:
         f"Command: `{command}` — {datetime.now(UTC):%Y-%m-%d}, {machine()}.",
         "",
         "Shop → hub → spokes through the whole pipeline (poll, identity, 3-way merge, golden record, outbox,",
-        "batched writes) with zero-latency memory connectors; one process, one core. Half the changes create",
-        "customers, half edit random existing ones.",
+        "batched writes) with zero-latency memory connectors; one process. Half the changes create",
+        "customers, half edit random existing ones. The machine is shared (about seven agents on two",
+        "cores), so wall-clock figures vary from run to run; *changes per CPU-second* counts only this",
+        "process's CPU (on PostgreSQL the server's CPU is not in it: see *Own overhead per CPU core*).",
+        "Peak RSS includes the three memory connectors' copies of every record and SQLite's page cache.",
         "",
-        "| store | changes | seconds | changes/s | creates/s | edits/s | CRM write calls | peak RSS |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| store | changes | seconds | changes/s | changes per CPU-s | creates/s | edits/s | CRM write calls "
+        "| peak RSS |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for backend, r in results.items():
         lines.append(
-            f"| {backend} | {r['changes']:,} | {r['seconds']} | {r['changes_per_s']:,} | {r['creates_per_s']:,} | "
-            f"{r['edits_per_s']:,} | {r['crm_write_calls']:,} | {r['peak_rss_mb']} MB |"
+            f"| {backend} | {r['changes']:,} | {r['seconds']} | {r['changes_per_s']:,} | {r['changes_per_cpu_s']:,} | "
+            f"{r['creates_per_s']:,} | {r['edits_per_s']:,} | {r['crm_write_calls']:,} | {r['peak_rss_mb']} MB |"
         )
     lines.append("")
     replace_section("\n".join(lines))
@@ -189,6 +201,8 @@ def main() -> None:
         proc.start()
         result = queue.get()
         proc.join()
+        if "error" in result:
+            sys.exit(f"{backend}: {result['error']}")
         results[backend] = result
         print(json.dumps({"backend": backend, **result}))
     if args.write_docs:
