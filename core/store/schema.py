@@ -39,6 +39,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.dialects import postgresql
 
@@ -172,8 +173,16 @@ outbox = Table(
     Column("created_at", Ts, nullable=False),
     Column("updated_at", Ts, nullable=False),
     Index("ix_outbox_due", "system", "status", "next_attempt_at"),
+    Index("ix_outbox_claim", "system", "status", "id"),  # claim: the oldest due rows, no sort
     Index("ix_outbox_record", "entity", "canonical_id", "system"),
-    Index("ix_outbox_hold", "hold_for"),
+    # partial: most rows hold for nothing, and with the NULLs counted ANALYZE tells SQLite's planner
+    # the index is useless, so releasing the rows held for one hub write scanned the whole table
+    Index(
+        "ix_outbox_hold",
+        "hold_for",
+        sqlite_where=text("hold_for IS NOT NULL"),
+        postgresql_where=text("hold_for IS NOT NULL"),
+    ),
 )
 
 cursors = Table(

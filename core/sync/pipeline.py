@@ -26,13 +26,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 import structlog
-from sqlalchemy import Connection, and_, bindparam, delete, func, insert, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, delete, func, insert, literal_column, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from core import jsoncodec
 from core.connector import WriteRequest
 from core.errors import PermanentError, SynchubError, TransientError
 from core.store.db import Store
+from core.store.fast import FastStatement
 from core.store.schema import (
     conflicts,
     cursors,
@@ -95,32 +96,35 @@ class _XrefResolver:
         self.system = system
 
     def canonical_id(self, entity: str, system: str, native_id: str) -> str | None:
-        row = self.conn.execute(_XREF_BY_NATIVE, {"e": entity, "s": self.system, "n": native_id}).first()
+        row = _XREF_BY_NATIVE.one(self.conn, {"e": entity, "s": self.system, "n": native_id})
         return None if row is None else str(row[0])
 
     def native_id(self, entity: str, system: str, canonical_id: str) -> str | None:
-        row = self.conn.execute(_XREF_BY_CANONICAL, {"e": entity, "s": self.system, "c": str(canonical_id)}).first()
+        row = _XREF_BY_CANONICAL.one(self.conn, {"e": entity, "s": self.system, "c": str(canonical_id)})
         return None if row is None else str(row[0])
 
 
-# Hot statements, built once: SQLAlchemy then reuses their compiled form and cache key.
+# Hot statements, built once and run through the DBAPI cursor (core.store.fast: a tenth of
+# Connection.execute's cost). Inserts name every column they set; no Python-side defaults apply.
 _LOOK_UP: Any = object()
-_BASES_OF_RECORD = select(sync_base.c.system, sync_base.c.data).where(
-    sync_base.c.entity == bindparam("e"), sync_base.c.canonical_id == bindparam("c")
+_BASES_OF_RECORD = FastStatement(
+    select(sync_base.c.system, sync_base.c.data).where(
+        sync_base.c.entity == bindparam("e"), sync_base.c.canonical_id == bindparam("c")
+    )
 )
-_QUEUED_OF_RECORD = (
+_QUEUED_OF_RECORD = FastStatement(
     select(outbox.c.id, outbox.c.system, outbox.c.op, outbox.c.revert)
     .where(
         outbox.c.entity == bindparam("e"),
         outbox.c.canonical_id == bindparam("c"),
-        outbox.c.status.in_(("pending", "held")),
+        or_(outbox.c.status == "pending", outbox.c.status == "held"),
     )
     .order_by(outbox.c.id.desc())
 )
-_SUPERSEDE = (
+_SUPERSEDE = FastStatement(
     update(outbox).where(outbox.c.id == bindparam("i")).values(status="superseded", updated_at=bindparam("now"))
 )
-_REQUEUE = (
+_REQUEUE = FastStatement(
     update(outbox)
     .where(outbox.c.id == bindparam("i"))
     .values(
@@ -128,26 +132,34 @@ _REQUEUE = (
         data=bindparam("data", type_=outbox.c.data.type),
         fingerprint=bindparam("fp"),
         status=bindparam("status"),
-        hold_for=bindparam("hold"),
+        hold_for=bindparam("hold", type_=outbox.c.hold_for.type),
         revert=bindparam("revert", type_=outbox.c.revert.type),
         trace_id=bindparam("trace"),
         updated_at=bindparam("now", type_=outbox.c.updated_at.type),
         next_attempt_at=bindparam("now", type_=outbox.c.next_attempt_at.type),
     )
 )
-_XREF_BY_NATIVE = select(xref.c.canonical_id).where(
-    xref.c.entity == bindparam("e"), xref.c.system == bindparam("s"), xref.c.native_id == bindparam("n")
+_XREF_BY_NATIVE = FastStatement(
+    select(xref.c.canonical_id).where(
+        xref.c.entity == bindparam("e"), xref.c.system == bindparam("s"), xref.c.native_id == bindparam("n")
+    )
 )
-_XREF_BY_CANONICAL = select(xref.c.native_id).where(
-    xref.c.entity == bindparam("e"), xref.c.system == bindparam("s"), xref.c.canonical_id == bindparam("c")
+_XREF_BY_CANONICAL = FastStatement(
+    select(xref.c.native_id).where(
+        xref.c.entity == bindparam("e"), xref.c.system == bindparam("s"), xref.c.canonical_id == bindparam("c")
+    )
 )
-_GOLDEN_GET = select(golden.c.data, golden.c.version, golden.c.state).where(golden.c.id == bindparam("c"))
-_BASE_GET = select(sync_base.c.data, sync_base.c.source_ts).where(
-    sync_base.c.entity == bindparam("e"),
-    sync_base.c.canonical_id == bindparam("c"),
-    sync_base.c.system == bindparam("s"),
+_GOLDEN_GET = FastStatement(
+    select(golden.c.data, golden.c.version, golden.c.state).where(golden.c.id == bindparam("c"))
 )
-_BASE_SET = (
+_BASE_GET = FastStatement(
+    select(sync_base.c.data, sync_base.c.source_ts).where(
+        sync_base.c.entity == bindparam("e"),
+        sync_base.c.canonical_id == bindparam("c"),
+        sync_base.c.system == bindparam("s"),
+    )
+)
+_BASE_SET = FastStatement(
     update(sync_base)
     .where(
         sync_base.c.entity == bindparam("e"),
@@ -161,7 +173,7 @@ _BASE_SET = (
         updated_at=bindparam("now", type_=sync_base.c.updated_at.type),
     )
 )
-_GOLDEN_CAS = (
+_GOLDEN_CAS = FastStatement(
     update(golden)
     .where(golden.c.id == bindparam("c"), golden.c.version == bindparam("v"))
     .values(
@@ -170,15 +182,13 @@ _GOLDEN_CAS = (
         updated_at=bindparam("now", type_=golden.c.updated_at.type),
     )
 )
-
-
-_INSERT_XREF = insert(xref)
-_DONE = (
+_INSERT_XREF = FastStatement(insert(xref), ["entity", "canonical_id", "system", "native_id", "created_at"])
+_DONE = FastStatement(
     update(outbox)
     .where(outbox.c.id == bindparam("i"))
     .values(status="done", error=None, updated_at=bindparam("now", type_=outbox.c.updated_at.type))
 )
-_RELEASE_HELD = (
+_RELEASE_HELD = FastStatement(
     update(outbox)
     .where(outbox.c.hold_for == bindparam("i"), outbox.c.status == "held")
     .values(
@@ -188,25 +198,95 @@ _RELEASE_HELD = (
         updated_at=bindparam("now", type_=outbox.c.updated_at.type),
     )
 )
-
-
-_INSERT_GOLDEN = insert(golden)
-_INSERT_OUTBOX = insert(outbox)
-_INSERT_BASE = insert(sync_base)
-_KEY_OWNERS = select(identity_keys.c.canonical_id).where(
-    identity_keys.c.entity == bindparam("e"),
-    identity_keys.c.kind == bindparam("k"),
-    identity_keys.c.value == bindparam("v"),
+_INSERT_GOLDEN = FastStatement(insert(golden), ["id", "entity", "data", "version", "state", "created_at", "updated_at"])
+_OUTBOX_COLUMNS = [c.key for c in outbox.columns if c.key != "id" and c.key != "error"]
+_INSERT_OUTBOX = FastStatement(insert(outbox).returning(outbox.c.id), _OUTBOX_COLUMNS)
+_INSERT_BASE = FastStatement(
+    insert(sync_base), ["entity", "canonical_id", "system", "data", "fingerprint", "source_ts", "updated_at"]
+)
+_INSERT_HISTORY = FastStatement(
+    insert(field_history),
+    ["entity", "canonical_id", "field", "value", "source_system", "source_ts", "rule", "trace_id", "at"],
+)
+_INSERT_KEYS = FastStatement(insert(identity_keys), ["entity", "kind", "value", "canonical_id"])
+_INSERT_CONFLICT = FastStatement(
+    insert(conflicts),
+    [c.key for c in conflicts.columns if c.key != "id" and c.key != "resolution"],
 )
 # by canonical id alone (ids are unique across entities): naming the entity too lets SQLite's
 # planner prefer the primary key's entity prefix and scan every key of the entity
-_KEYS_OF_RECORD = select(identity_keys.c.kind, identity_keys.c.value).where(
-    identity_keys.c.canonical_id == bindparam("c")
+_KEYS_OF_RECORD = FastStatement(
+    select(identity_keys.c.kind, identity_keys.c.value).where(identity_keys.c.canonical_id == bindparam("c"))
 )
-_TOMBSTONED = (
-    select(tombstones.c.key_hash)
-    .where(tombstones.c.entity == bindparam("e"), tombstones.c.key_hash.in_(bindparam("h", expanding=True)))
-    .limit(1)
+
+
+def _tombstone_query(n: int) -> FastStatement:
+    """Any of ``n`` key hashes tombstoned? (one statement for all of a record's keys)"""
+    hashes: list[Any] = [bindparam(f"h{i}") for i in range(n)]
+    return FastStatement(
+        select(tombstones.c.key_hash)
+        .where(tombstones.c.entity == bindparam("e"), tombstones.c.key_hash.in_(hashes))
+        .limit(1)
+    )
+
+
+def _key_owners_query(n: int) -> FastStatement:
+    """The records owning any of ``n`` (kind, value) identity keys, in one statement."""
+    # the entity in every term: with it outside the OR, SQLite scans every key of the entity
+    pairs = [
+        and_(
+            identity_keys.c.entity == bindparam("e"),
+            identity_keys.c.kind == bindparam(f"k{i}"),
+            identity_keys.c.value == bindparam(f"v{i}"),
+        )
+        for i in range(n)
+    ]
+    return FastStatement(select(identity_keys.c.canonical_id).where(or_(*pairs)))
+
+
+class _BySize(dict[int, FastStatement]):
+    """Statements with one placeholder per item, built once per item count."""
+
+    def __init__(self, build: Callable[[int], FastStatement]) -> None:
+        super().__init__()
+        self.build = build
+
+    def __missing__(self, n: int) -> FastStatement:
+        stmt = self[n] = self.build(n)
+        return stmt
+
+
+def _bases_query(n: int) -> FastStatement:
+    """The sync bases of ``n`` records in one system."""
+    cids: list[Any] = [bindparam(f"c{i}") for i in range(n)]
+    return FastStatement(
+        select(sync_base.c.canonical_id, sync_base.c.data, sync_base.c.source_ts).where(
+            sync_base.c.entity == bindparam("e"),
+            sync_base.c.system == bindparam("s"),
+            sync_base.c.canonical_id.in_(cids),
+        )
+    )
+
+
+def _goldens_query(n: int) -> FastStatement:
+    """The golden records of ``n`` records."""
+    cids: list[Any] = [bindparam(f"c{i}") for i in range(n)]
+    return FastStatement(select(golden.c.id, golden.c.data).where(golden.c.id.in_(cids)))
+
+
+_TOMBSTONED = _BySize(_tombstone_query)
+_BASES_OF = _BySize(_bases_query)
+_GOLDENS_OF = _BySize(_goldens_query)
+_KEY_OWNERS_ANY = _BySize(_key_owners_query)
+_HISTORY_OF_FIELD = FastStatement(
+    select(field_history.c.value, field_history.c.source_ts)
+    .where(
+        field_history.c.entity == bindparam("e"),
+        field_history.c.canonical_id == bindparam("c"),
+        field_history.c.field == bindparam("f"),
+    )
+    .order_by(field_history.c.id.desc())
+    .limit(50)
 )
 _NATIVE_IDS = select(xref.c.canonical_id, xref.c.native_id).where(
     xref.c.entity == bindparam("e"),
@@ -347,7 +427,7 @@ class Pipeline:
             return IngestResult("erased")
 
         merge_candidate = False
-        created = False
+        created = minted = False
         cid_linked = cid is None
         if cid is None:
             candidates = self._candidates(conn, entity, keys)
@@ -355,7 +435,7 @@ class Pipeline:
                 cid = candidates[0]
             else:
                 cid = str(uuid.uuid4())
-                created = True
+                created = minted = True
                 if len(candidates) > 1:
                     merge_candidate = True
                     conn.execute(
@@ -369,8 +449,8 @@ class Pipeline:
                             created_at=now,
                         )
                     )
-            conn.execute(
-                _INSERT_XREF,
+            _INSERT_XREF.run(
+                conn,
                 {
                     "entity": entity,
                     "canonical_id": cid,
@@ -384,7 +464,7 @@ class Pipeline:
             data: dict[str, Any] = {}
             version = 0
         else:
-            row = conn.execute(_GOLDEN_GET, {"c": cid}).first()
+            row = _GOLDEN_GET.one(conn, {"c": cid})
             if row is None:
                 data, version, created = {}, 0, True
             else:
@@ -392,7 +472,7 @@ class Pipeline:
                 if row.state in ("erased",):
                     return IngestResult("erased", cid)
 
-        base_row = conn.execute(_BASE_GET, {"e": entity, "c": cid, "s": system.name}).first()
+        base_row = _BASE_GET.one(conn, {"e": entity, "c": cid, "s": system.name})
         base: dict[str, Any] = dict(base_row.data) if base_row is not None else {}
         if base_row is not None and base_row.source_ts is not None and source_ts < base_row.source_ts:
             return IngestResult("stale", cid)  # an older event delivered after a newer one
@@ -412,7 +492,7 @@ class Pipeline:
                 return self._ingest(conn, system_name, entity, fresh, False, trace_id, refetched=True)
         if not changed and not created:
             if base_row is not None and base_row.source_ts != source_ts:
-                self._save_base(conn, entity, cid, system.name, base, source_ts, now)
+                self._save_base(conn, entity, cid, system.name, base, source_ts, now, exists=True)
             return IngestResult("unchanged", cid)
 
         result = IngestResult("applied", cid, merge_candidate=merge_candidate)
@@ -436,22 +516,23 @@ class Pipeline:
             )
             if decision.conflict:
                 result.conflicts += 1
-                conn.execute(
-                    insert(conflicts).values(
-                        entity=entity,
-                        canonical_id=cid,
-                        field=unit,
-                        system=system.name,
-                        base_value=_jsonable(base.get(unit)),
-                        hub_value=_jsonable(current),
-                        incoming_value=value,
-                        rule=decision.rule,
-                        outcome="incoming" if decision.take_incoming else "golden",
-                        status="open" if decision.parked else "resolved",
-                        trace_id=trace_id,
-                        created_at=now,
-                        resolved_at=None if decision.parked else now,
-                    )
+                _INSERT_CONFLICT.run(
+                    conn,
+                    {
+                        "entity": entity,
+                        "canonical_id": cid,
+                        "field": unit,
+                        "system": system.name,
+                        "base_value": _jsonable(base.get(unit)),
+                        "hub_value": _jsonable(current),
+                        "incoming_value": value,
+                        "rule": decision.rule,
+                        "outcome": "incoming" if decision.take_incoming else "golden",
+                        "status": "open" if decision.parked else "resolved",
+                        "trace_id": trace_id,
+                        "created_at": now,
+                        "resolved_at": None if decision.parked else now,
+                    },
                 )
             golden_changes = decision.value != current or current is MISSING
             if golden_changes:
@@ -474,12 +555,13 @@ class Pipeline:
                     }
                 )
         if history:
-            conn.execute(insert(field_history), history)
+            _INSERT_HISTORY.many(conn, history)
 
-        self._save_base(conn, entity, cid, system.name, {**base, **incoming}, source_ts, now)
+        new_base = {**base, **incoming}
+        self._save_base(conn, entity, cid, system.name, new_base, source_ts, now, exists=base_row is not None)
         if created:
-            conn.execute(
-                _INSERT_GOLDEN,
+            _INSERT_GOLDEN.run(
+                conn,
                 {
                     "id": cid,
                     "entity": entity,
@@ -491,14 +573,16 @@ class Pipeline:
                 },
             )
         elif result.changed:
-            done = conn.execute(_GOLDEN_CAS, {"c": cid, "v": version, "v2": version + 1, "data": new_data, "now": now})
-            if done.rowcount != 1:
+            done = _GOLDEN_CAS.run(conn, {"c": cid, "v": version, "v2": version + 1, "data": new_data, "now": now})
+            if done != 1:
                 raise _Clash()
         identity_units = mapped.identity
         if created or any(u.split("[")[0] in identity_units for u in changed) or cid_linked:
-            self._index_keys(conn, entity, cid, keys)
+            self._index_keys(conn, entity, cid, keys, minted=minted)
         if result.changed or created:
-            result.outbox_rows = self._fan_out(conn, entity, cid, new_data, system, revert, trace_id, now)
+            # a record minted just now has no other base and no queued write: nothing to read
+            known: tuple[dict[str, Any], list[Any]] | None = ({system.name: new_base}, []) if minted else None
+            result.outbox_rows = self._fan_out(conn, entity, cid, new_data, system, revert, trace_id, now, known=known)
         else:
             # the golden record stands, but this system's base moved: a write queued for it may be moot
             self._fan_out(conn, entity, cid, new_data, system, {}, trace_id, now, only=system)
@@ -530,6 +614,7 @@ class Pipeline:
         now: datetime,
         only: System | None = None,
         hold_spokes: bool = False,
+        known: tuple[dict[str, Any], list[Any]] | None = None,
     ) -> int:
         """Queue a write to every subscribed system whose mapped values differ from its base.
 
@@ -546,9 +631,13 @@ class Pipeline:
         )
         if not targets:
             return 0
-        bases = {r.system: r.data for r in conn.execute(_BASES_OF_RECORD, {"e": entity, "c": cid})}
+        if known is not None:
+            bases, queued_rows = known
+        else:
+            bases = {r.system: r.data for r in _BASES_OF_RECORD.all(conn, {"e": entity, "c": cid})}
+            queued_rows = _QUEUED_OF_RECORD.all(conn, {"e": entity, "c": cid})
         queued: dict[tuple[str, str], Any] = {}
-        for r in conn.execute(_QUEUED_OF_RECORD, {"e": entity, "c": cid}):
+        for r in queued_rows:
             queued.setdefault((r.system, r.op), r)  # newest first
         for target in targets:
             values = {u: get_path(data, p) for u, p in target.units(entity, "out")}
@@ -558,9 +647,9 @@ class Pipeline:
             if all(u in base and base[u] == v for u, v in values.items()):
                 if existing is not None:
                     # in step already: the not-yet-sent write queued before carries outdated values
-                    conn.execute(_SUPERSEDE, {"i": existing.id, "now": now})
+                    _SUPERSEDE.run(conn, {"i": existing.id, "now": now})
                     if target.is_hub:  # the CRM has these values already: what waited for it may go
-                        conn.execute(_RELEASE_HELD, {"i": existing.id, "now": now})
+                        _RELEASE_HELD.run(conn, {"i": existing.id, "now": now})
                 continue
             spoke_change = hold_spokes or (origin is not None and not origin.is_hub)
             hold = hub_row if (hub_holds and not target.is_hub and spoke_change) else None
@@ -620,7 +709,7 @@ class Pipeline:
             existing = next(
                 (
                     r
-                    for r in conn.execute(_QUEUED_OF_RECORD, {"e": entity, "c": cid})
+                    for r in _QUEUED_OF_RECORD.all(conn, {"e": entity, "c": cid})
                     if r.system == target.name and r.op == op
                 ),
                 None,
@@ -628,8 +717,8 @@ class Pipeline:
         fp = jsoncodec.fingerprint(values)
         if existing is not None:
             merged_revert = {**(revert or {}), **(existing.revert or {})} if (revert or existing.revert) else None
-            conn.execute(
-                _REQUEUE,
+            _REQUEUE.run(
+                conn,
                 {
                     "i": existing.id,
                     "payload": payload,
@@ -643,8 +732,8 @@ class Pipeline:
                 },
             )
             return int(existing.id)
-        res = conn.execute(
-            _INSERT_OUTBOX,
+        res = _INSERT_OUTBOX.one(
+            conn,
             {
                 "system": target.name,
                 "entity": entity,
@@ -663,7 +752,7 @@ class Pipeline:
                 "updated_at": now,
             },
         )
-        return int(res.inserted_primary_key[0])  # type: ignore[index]
+        return int(res.id)
 
     # --- flush -----------------------------------------------------------------------------------
 
@@ -676,24 +765,32 @@ class Pipeline:
                 .where(outbox.c.system == system, outbox.c.status == "inflight", outbox.c.next_attempt_at > now)
                 .scalar_subquery()
             )
-            query = (
-                select(outbox)
-                .where(
-                    outbox.c.system == system,
-                    or_(
-                        and_(outbox.c.status == "pending", outbox.c.next_attempt_at <= now),
-                        and_(outbox.c.status == "inflight", outbox.c.next_attempt_at <= now),  # lease expired
-                    ),
-                    outbox.c.canonical_id.not_in(inflight),
+            # pending rows, and inflight rows whose lease expired: one query per status, each walking
+            # ix_outbox_claim (system, status, id) in order — an OR of the two would sort the backlog
+            rows: list[Any] = []
+            due_at: Any = outbox.c.next_attempt_at
+            if self.store.dialect == "sqlite":
+                # unary + keeps SQLite's planner off ix_outbox_due (a range on next_attempt_at, then a sort)
+                due_at = literal_column("+outbox.next_attempt_at", outbox.c.next_attempt_at.type)
+            for status in ("pending", "inflight"):
+                query = (
+                    select(outbox)
+                    .where(
+                        outbox.c.system == system,
+                        outbox.c.status == status,
+                        due_at <= bindparam("due", now, type_=outbox.c.next_attempt_at.type),
+                        outbox.c.canonical_id.not_in(inflight),
+                    )
+                    .order_by(outbox.c.id)
+                    .limit(limit)
                 )
-                .order_by(outbox.c.id)
-                .limit(limit)
-            )
-            if self.store.dialect == "postgresql":
-                # concurrent flushers of one system each take different rows instead of the same ones
-                # (SQLite needs nothing: BEGIN IMMEDIATE makes this transaction the only writer)
-                query = query.with_for_update(skip_locked=True)
-            rows = conn.execute(query).fetchall()
+                if self.store.dialect == "postgresql":
+                    # concurrent flushers of one system each take different rows instead of the same ones
+                    # (SQLite needs nothing: BEGIN IMMEDIATE makes this transaction the only writer)
+                    query = query.with_for_update(skip_locked=True)
+                rows.extend(conn.execute(query).fetchall())
+            rows.sort(key=lambda r: r.id)
+            del rows[limit:]
             picked: list[Any] = []
             seen: set[str] = set()
             for row in rows:
@@ -764,64 +861,83 @@ class Pipeline:
                         out.failed += 1
                 continue
             with self.store.begin() as conn:
+                done: list[tuple[Any, Any]] = []
                 for row, res in zip(group, results, strict=True):
                     if res.ok:
-                        known = natives[row.canonical_id]
-                        self._record_success(conn, system, row, res.native_id, res.updated_at, known)
+                        done.append((row, res))
                         out.written += 1
                     else:
                         assert res.error is not None
                         out.dead += self._record_failure(conn, system, row, res.error)
                         out.failed += 1
+                self._record_successes(conn, system, entity, done, natives)
             log.info(
                 "write", system=system.name, entity=entity, batch=len(group), trace_ids=[r.trace_id for r in group]
             )
         return out
 
-    def _record_success(
-        self,
-        conn: Connection,
-        system: System,
-        row: Any,
-        native_id: str | None,
-        written_at: datetime | None,
-        known_native_id: str | None,
+    def _record_successes(
+        self, conn: Connection, system: System, entity: str, done: list[tuple[Any, Any]], natives: dict[str, str | None]
     ) -> None:
+        """Record a batch of accepted writes (one row per record, all of ``entity``) in a few statements:
+        new cross-references, rows done, the system's sync bases, then any catch-up write and, for the
+        hub, the spoke writes that waited for it."""
+        if not done:
+            return
         now = self.clock()
-        if native_id and row.op == "upsert" and known_native_id is None:
-            conn.execute(
-                _INSERT_XREF,
+        _INSERT_XREF.many(
+            conn,
+            [
                 {
-                    "entity": row.entity,
+                    "entity": entity,
                     "canonical_id": row.canonical_id,
                     "system": system.name,
-                    "native_id": native_id,
+                    "native_id": res.native_id,
                     "created_at": now,
-                },
-            )
-        conn.execute(_DONE, {"i": row.id, "now": now})
-        if row.op == "upsert":
-            base, seen = self._base_and_ts(conn, row.entity, row.canonical_id, system.name)
-            newest = max((t for t in (seen, written_at) if t is not None), default=None)
-            self._save_base(conn, row.entity, row.canonical_id, system.name, {**base, **row.data}, newest, now)
-            # the golden record may have moved on while this write was in flight: catch up
-            current = conn.execute(_GOLDEN_GET, {"c": row.canonical_id}).first()
-            if current is not None:
-                values = {u: get_path(current.data, p) for u, p in system.units(row.entity, "out")}
+                }
+                for row, res in done
+                if res.native_id and row.op == "upsert" and natives[row.canonical_id] is None
+            ],
+        )
+        _DONE.many(conn, [{"i": row.id, "now": now} for row, _ in done])
+        upserts = [(row, res) for row, res in done if row.op == "upsert"]
+        if upserts:
+            ids = {f"c{i}": row.canonical_id for i, (row, _) in enumerate(upserts)}
+            found = {r.canonical_id: r for r in _BASES_OF[len(ids)].all(conn, {"e": entity, "s": system.name, **ids})}
+            updates: list[dict[str, Any]] = []
+            inserts: list[dict[str, Any]] = []
+            for row, res in upserts:
+                had = found.get(row.canonical_id)
+                base, seen = (had.data, had.source_ts) if had is not None else ({}, None)
+                newest = max((t for t in (seen, res.updated_at) if t is not None), default=None)
+                data = {**base, **row.data}
+                fp = jsoncodec.fingerprint(data)
+                if had is not None:
+                    updates.append(
+                        {"e": entity, "c": row.canonical_id, "s": system.name, "data": data, "fp": fp}
+                        | {"ts": newest, "now": now}
+                    )
+                else:
+                    inserts.append(
+                        {"entity": entity, "canonical_id": row.canonical_id, "system": system.name, "data": data}
+                        | {"fingerprint": fp, "source_ts": newest, "updated_at": now}
+                    )
+            _BASE_SET.many(conn, updates)
+            _INSERT_BASE.many(conn, inserts)
+            # the golden record may have moved on while a write was in flight: catch up
+            current = {r.id: r.data for r in _GOLDENS_OF[len(ids)].all(conn, ids)}
+            units = system.units(entity, "out")
+            for row, _ in upserts:
+                now_data = current.get(row.canonical_id)
+                if now_data is None:
+                    continue
+                values = {u: get_path(now_data, p) for u, p in units}
                 if any(v is not MISSING and row.data.get(u, MISSING) != v for u, v in values.items()):
                     self._fan_out(
-                        conn,
-                        row.entity,
-                        row.canonical_id,
-                        dict(current.data),
-                        None,
-                        {},
-                        row.trace_id,
-                        now,
-                        only=system,
+                        conn, entity, row.canonical_id, dict(now_data), None, {}, row.trace_id, now, only=system
                     )
         if system.is_hub:
-            conn.execute(_RELEASE_HELD, {"i": row.id, "now": now})
+            _RELEASE_HELD.many(conn, [{"i": row.id, "now": now} for row, _ in done])
 
     def _record_failure(self, conn: Connection, system: System, row: Any, error: SynchubError) -> int:
         """Retry later (transient) or dead-letter (permanent / out of attempts). Returns 1 if dead."""
@@ -912,7 +1028,7 @@ class Pipeline:
         number of outbox rows queued.
         """
         now = self.clock()
-        current = conn.execute(_GOLDEN_GET, {"c": row.canonical_id}).first()
+        current = _GOLDEN_GET.one(conn, {"c": row.canonical_id})
         if current is None or not row.revert:
             return 0
         data = _deep_copy(dict(current.data))
@@ -940,13 +1056,13 @@ class Pipeline:
             )
         if not revert:
             return 0
-        done = conn.execute(
-            _GOLDEN_CAS,
+        done = _GOLDEN_CAS.run(
+            conn,
             {"c": row.canonical_id, "v": current.version, "v2": current.version + 1, "data": data, "now": now},
         )
-        if done.rowcount != 1:
+        if done != 1:
             raise TransientError("the record changed while its refused change was replayed; replay again")
-        conn.execute(insert(field_history), history)
+        _INSERT_HISTORY.many(conn, history)
         return self._fan_out(
             conn, row.entity, row.canonical_id, data, None, revert, row.trace_id, now, hold_spokes=True
         )
@@ -965,6 +1081,8 @@ class Pipeline:
                     select(cursors.c.value).where(cursors.c.system == system.name, cursors.c.entity == entity)
                 ).scalar()
             page = system.connector.read_changes(entity, cursor)
+            if not page.records and page.cursor == cursor:
+                break  # nothing new: an idle poll costs one call and no write
             with self.store.begin() as conn:
                 for rec in page.records:
                     self.ingest(system.name, entity, rec.data, deleted=rec.deleted, conn=conn)
@@ -1156,16 +1274,12 @@ class Pipeline:
         return dict(live[0].data) if live else None
 
     def _xref(self, conn: Connection, entity: str, system: str, native_id: str) -> str | None:
-        row = conn.execute(_XREF_BY_NATIVE, {"e": entity, "s": system, "n": native_id}).first()
+        row = _XREF_BY_NATIVE.one(conn, {"e": entity, "s": system, "n": native_id})
         return None if row is None else str(row[0])
 
     def _native_id(self, conn: Connection, entity: str, system: str, cid: str) -> str | None:
-        row = conn.execute(_XREF_BY_CANONICAL, {"e": entity, "s": system, "c": cid}).first()
+        row = _XREF_BY_CANONICAL.one(conn, {"e": entity, "s": system, "c": cid})
         return None if row is None else str(row[0])
-
-    def _base_and_ts(self, conn: Connection, entity: str, cid: str, system: str) -> tuple[dict[str, Any], Any]:
-        row = conn.execute(_BASE_GET, {"e": entity, "c": cid, "s": system}).first()
-        return (dict(row.data), row.source_ts) if row is not None else ({}, None)
 
     def _save_base(
         self,
@@ -1176,14 +1290,19 @@ class Pipeline:
         data: dict[str, Any],
         source_ts: datetime | None,
         now: datetime,
+        *,
+        exists: bool | None = None,
     ) -> None:
+        """Write a record's sync base; ``exists``: whether its row is known to exist (None: unknown)."""
         fp = jsoncodec.fingerprint(data)
         values: dict[str, Any] = {"data": data, "fingerprint": fp, "updated_at": now, "source_ts": source_ts}
-        done = conn.execute(
-            _BASE_SET, {"e": entity, "c": cid, "s": system, "data": data, "fp": fp, "ts": source_ts, "now": now}
-        )
-        if done.rowcount == 0:
-            conn.execute(_INSERT_BASE, {"entity": entity, "canonical_id": cid, "system": system, **values})
+        done = 0
+        if exists is not False:
+            done = _BASE_SET.run(
+                conn, {"e": entity, "c": cid, "s": system, "data": data, "fp": fp, "ts": source_ts, "now": now}
+            )
+        if done == 0:
+            _INSERT_BASE.run(conn, {"entity": entity, "canonical_id": cid, "system": system, **values})
 
     def _save_cursor(self, conn: Connection, system: str, entity: str, value: str | None) -> None:
         now = self.clock()
@@ -1213,39 +1332,40 @@ class Pipeline:
     def _candidates(self, conn: Connection, entity: str, keys: list[tuple[str, str]]) -> list[str]:
         if not keys:
             return []
-        # one prebuilt query per key is cheaper than building an OR of them for every record
-        found: set[str] = set()
-        for kind, value in dict.fromkeys(keys):
-            found.update(str(r[0]) for r in conn.execute(_KEY_OWNERS, {"e": entity, "k": kind, "v": value}))
-        return sorted(found)
+        unique = list(dict.fromkeys(keys))
+        params: dict[str, Any] = {"e": entity}
+        for i, (kind, value) in enumerate(unique):
+            params[f"k{i}"] = kind
+            params[f"v{i}"] = value
+        return sorted({str(r[0]) for r in _KEY_OWNERS_ANY[len(unique)].all(conn, params)})
 
-    def _index_keys(self, conn: Connection, entity: str, cid: str, keys: list[tuple[str, str]]) -> None:
+    def _index_keys(
+        self, conn: Connection, entity: str, cid: str, keys: list[tuple[str, str]], *, minted: bool = False
+    ) -> None:
         if not keys:
             return
-        known = {(r.kind, r.value) for r in conn.execute(_KEYS_OF_RECORD, {"e": entity, "c": cid})}
+        known: set[tuple[str, str]] = (
+            set() if minted else {(r.kind, r.value) for r in _KEYS_OF_RECORD.all(conn, {"e": entity, "c": cid})}
+        )
         fresh = [
             {"entity": entity, "kind": k, "value": v, "canonical_id": cid}
             for k, v in dict.fromkeys(keys)
             if (k, v) not in known
         ]
         if fresh:
-            conn.execute(insert(identity_keys), fresh)
+            _INSERT_KEYS.many(conn, fresh)
 
     def _tombstoned(self, conn: Connection, entity: str, keys: list[tuple[str, str]]) -> bool:
         if not keys:
             return False
-        hashes = [_hash(k, v) for k, v in keys]
-        return conn.execute(_TOMBSTONED, {"e": entity, "h": hashes}).first() is not None
+        hashes = list(dict.fromkeys(_hash(k, v) for k, v in keys))
+        params: dict[str, Any] = {"e": entity, **{f"h{i}": h for i, h in enumerate(hashes)}}
+        return _TOMBSTONED[len(hashes)].one(conn, params) is not None
 
     def _last_change_at(self, conn: Connection, entity: str, cid: str, unit: str) -> datetime | None:
         """When the golden value of ``unit`` was last stated by any system: the latest source time
         among the history rows since the value took its current form (confirmations included)."""
-        rows = conn.execute(
-            select(field_history.c.value, field_history.c.source_ts)
-            .where(field_history.c.entity == entity, field_history.c.canonical_id == cid, field_history.c.field == unit)
-            .order_by(field_history.c.id.desc())
-            .limit(50)
-        ).fetchall()
+        rows = _HISTORY_OF_FIELD.all(conn, {"e": entity, "c": cid, "f": unit})
         if not rows:
             return None
         current = rows[0].value
