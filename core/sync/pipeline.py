@@ -588,6 +588,8 @@ class Pipeline:
             self._fan_out(conn, entity, cid, new_data, system, {}, trace_id, now, only=system)
         if not result.changed and not created:
             result.outcome = "unchanged"
+        if cid_linked:
+            self._heal_ingest(conn, system, entity, native_id)
         log.info(
             "ingest",
             system=system.name,
@@ -938,6 +940,87 @@ class Pipeline:
                     )
         if system.is_hub:
             _RELEASE_HELD.many(conn, [{"i": row.id, "now": now} for row, _ in done])
+        linked = [row.canonical_id for row, res in done if res.native_id and natives[row.canonical_id] is None]
+        if linked:
+            self._heal_waiting(conn, system, linked, now)
+
+    def _heal_ingest(self, conn: Connection, system: System, entity: str, native_id: str) -> None:
+        """Records of ``system`` that could not be read because they refer to this one, unknown then
+        (an order webhook before its customer's): now that it is known, ingest them after all."""
+        waiting = conn.execute(
+            select(dead_letters.c.id, dead_letters.c.entity, dead_letters.c.payload, dead_letters.c.trace_id)
+            .where(
+                dead_letters.c.stage == "ingest",
+                dead_letters.c.system == system.name,
+                dead_letters.c.status == "open",
+                dead_letters.c.error.contains(f"no {entity} with id {native_id!r} is known in"),
+            )
+            .order_by(dead_letters.c.id)
+        ).fetchall()
+        for dl in waiting:
+            if not isinstance(dl.payload, dict):
+                continue
+            last = conn.execute(select(func.max(dead_letters.c.id))).scalar() or 0
+            attempt = conn.begin_nested()
+            self._ingest(conn, system.name, dl.entity, dict(dl.payload), False, dl.trace_id)
+            again = conn.execute(
+                select(dead_letters.c.id).where(
+                    dead_letters.c.id > last, dead_letters.c.system == system.name, dead_letters.c.stage == "ingest"
+                )
+            ).first()
+            if again is not None:
+                attempt.rollback()
+                continue
+            attempt.commit()
+            conn.execute(
+                update(dead_letters)
+                .where(dead_letters.c.id == dl.id)
+                .values(status="replayed", reason="healed: the record it refers to arrived", resolved_at=self.clock())
+            )
+            log.info("dead_letter.healed", system=system.name, entity=dl.entity, dead_letter=dl.id)
+
+    def _heal_waiting(self, conn: Connection, system: System, linked: list[str], now: datetime) -> None:
+        """Records that could not be mapped for ``system`` because a record they refer to had no id
+        there yet (an order before its customer): now that it has one, send them after all.
+
+        Their fan-out was dead-lettered with the lookup's reason, naming the referenced canonical
+        id; each is fanned out again from its current golden values. One that still fails stays
+        open, and nothing new is recorded.
+        """
+        waiting = conn.execute(
+            select(dead_letters.c.id, dead_letters.c.entity, dead_letters.c.canonical_id, dead_letters.c.error)
+            .where(
+                dead_letters.c.stage == "fanout",
+                dead_letters.c.system == system.name,
+                dead_letters.c.status == "open",
+                dead_letters.c.error.contains("has no id in"),
+            )
+            .order_by(dead_letters.c.id)
+        ).fetchall()
+        for dl in waiting:
+            if dl.canonical_id is None or not any(cid in dl.error for cid in linked):
+                continue
+            record = _GOLDEN_GET.one(conn, {"c": dl.canonical_id})
+            if record is None or record.state != "active":
+                continue
+            last = conn.execute(select(func.max(dead_letters.c.id))).scalar() or 0
+            attempt = conn.begin_nested()
+            self._fan_out(
+                conn, dl.entity, dl.canonical_id, dict(record.data), None, {}, new_trace_id(), now, only=system
+            )
+            again = conn.execute(
+                select(dead_letters.c.id).where(dead_letters.c.id > last, dead_letters.c.system == system.name)
+            ).first()
+            if again is not None:
+                attempt.rollback()
+                continue
+            attempt.commit()
+            conn.execute(
+                update(dead_letters)
+                .where(dead_letters.c.id == dl.id)
+                .values(status="replayed", reason="healed: the record it refers to now exists there", resolved_at=now)
+            )
+            log.info("dead_letter.healed", system=system.name, entity=dl.entity, dead_letter=dl.id)
 
     def _record_failure(self, conn: Connection, system: System, row: Any, error: SynchubError) -> int:
         """Retry later (transient) or dead-letter (permanent / out of attempts). Returns 1 if dead."""

@@ -230,3 +230,32 @@ class _WebhookEndpoint:
     def stop(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+def test_an_order_that_arrives_before_its_customer_is_sent_once_the_customer_is_there(d: InPostDeployment):
+    import json
+
+    from tests.inpost.deployment import MAPPINGS
+
+    # Given a new customer's first order, read from the shop *before* the customer itself
+    customer = json.loads((MAPPINGS / "samples" / "shopify-customer.json").read_text(encoding="utf-8"))
+    order = json.loads((MAPPINGS / "samples" / "shopify-order.json").read_text(encoding="utf-8"))
+    order["customer"] = {"id": customer["id"]}
+    order["customAttributes"] = [{"key": "inpost_point", "value": "KRA010"}]
+    d.shop.system.put("order", order, native_id=order["id"])
+    d.pipeline.poll("shop", "order")
+    # the order cannot be read yet: the customer it refers to is unknown
+    [waiting] = d.dead_letters("shop")
+    assert "no customer with id" in waiting.error and waiting.status == "open"
+    # When the customer arrives and everything syncs
+    d.shop.system.put("customer", customer, native_id=customer["id"])
+    d.pipeline.drain()
+    # Then the order reached the CRM after all, linked to its contact, and the dead letters healed themselves
+    assert [r.status for r in d.dead_letters("shop") + d.dead_letters("crm")] in (
+        ["replayed"],
+        ["replayed", "replayed"],
+    )
+    [(contact_id, _)] = d.crm.system.live("customer").items()
+    [(_, crm_order)] = d.crm.system.live("order").items()
+    assert contact_id in crm_order.values()
+    assert len(d.shipx.shipments()) == 1
