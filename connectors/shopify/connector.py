@@ -319,7 +319,9 @@ class ShopifyConnector(Connector):
         """A fulfilment with the tracking number and carrier (from InPost); never two for one parcel."""
         p = req.payload
         order_id = (p.get("order") or {}).get("id")
-        tracking = dict(p.get("trackingInfo") or {})
+        info = p.get("trackingInfo") or {}
+        # the mapping writes the read shape (Fulfillment.trackingInfo is a list); the input is one object
+        tracking = dict(info[0] if isinstance(info, list) and info else info if isinstance(info, dict) else {})
         if not order_id or not tracking.get("number"):
             raise RecordRejected("a fulfilment needs order.id and trackingInfo.number", code="INVALID")
         state = self._gql(doc.ORDER_FULFILMENT_STATE, {"id": order_id})["order"]

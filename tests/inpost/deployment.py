@@ -1,10 +1,8 @@
 """A deployment for the InPost flow: the CRM hub, a shop spoke and the InPost spoke over ShipX.
 
-The shop is built in one function, ``shop_system``: today a memory connector with
-mappings/shopify.yaml, later the Shopify emulator and connector — swap that function and nothing else.
-mappings/shopify.yaml maps no fulfilment yet, so the shop's ``shipment`` entity (a Shopify
-Fulfillment: tracking number, company and URL on the order) comes from ``shop_fulfilment.yaml``
-beside this file, added to a copy of shopify.yaml; it belongs in shopify.yaml itself (docs/inpost.md).
+The shop is built in one function, ``shop_system``: a memory connector with mappings/shopify.yaml
+(the shop's ``shipment`` is a Shopify Fulfillment: tracking number, company and URL on the order);
+test_flow_shopify.py runs the same flow with the Shopify emulator and connector instead.
 """
 
 from __future__ import annotations
@@ -14,7 +12,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
 from sqlalchemy import select
 
 from connectors.inpost import InPostConnector
@@ -53,13 +50,9 @@ class CrmMemory(MemoryConnector):
 
 def shop_system(workdir: Path) -> tuple[System, MemoryConnector]:
     """The shop spoke: customers and orders in, fulfilments (shipments) out."""
-    spec = yaml.safe_load((MAPPINGS / "shopify.yaml").read_text(encoding="utf-8"))
-    spec["entities"]["shipment"] = yaml.safe_load((HERE / "shop_fulfilment.yaml").read_text(encoding="utf-8"))
-    path = workdir / "shopify-with-fulfilment.yaml"
-    path.write_text(yaml.safe_dump(spec, allow_unicode=True, sort_keys=False), encoding="utf-8")
     connector = MemoryConnector("shop")
     flows: dict[str, Any] = {"customer": "in", "order": "in", "shipment": "out"}
-    return System("shop", "shopify", load_mapping(path), flows, connector), connector
+    return System("shop", "shopify", load_mapping(MAPPINGS / "shopify.yaml"), flows, connector), connector
 
 
 def inpost_settings(shipx: ShipXEmulator, **extra: Any) -> dict[str, Any]:
