@@ -488,7 +488,7 @@ class Pipeline:
             # to the second, a late event from before our own write looks exactly like an edit made
             # in the same second after it. Ask the system for the record as it is now.
             fresh = self._refetch(system, entity, native_id)
-            if fresh is not None:
+            if fresh is not None and mapped.native_id(fresh) == native_id:
                 return self._ingest(conn, system_name, entity, fresh, False, trace_id, refetched=True)
         if not changed and not created:
             if base_row is not None and base_row.source_ts != source_ts:
