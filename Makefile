@@ -10,12 +10,10 @@ setup:
 		|| $(PYTHON) -m pip install --quiet --user --break-system-packages uv
 	@$(UV) sync --frozen --quiet
 
-## The main job (until `synchub demo` lands: check, test and preview the shipped mappings).
+## The main job: one omnichannel day on the emulators, from config.example.toml (`synchub demo --once`).
 demo: setup
 	$(UV) run synchub mappings check
-	$(UV) run synchub mappings test
-	$(UV) run synchub mappings preview mappings/shopify.yaml --entity order --input mappings/samples/shopify-order.json
-	$(UV) run synchub mappings preview mappings/shopify.yaml --entity customer --input mappings/samples/shopify-customer.json
+	$(UV) run synchub demo --once
 
 ## Lint, type-check and the whole test suite; fails if any of them fails.
 test: setup lint typecheck pytest

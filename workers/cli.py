@@ -150,5 +150,19 @@ def reconcile_command(
         broker.close()
 
 
+@app.command("demo")
+def demo_command(
+    once: Annotated[bool, typer.Option("--once", help="run the day, print the summary and exit")] = False,
+    people: Annotated[int, typer.Option(help="customers of the demo retailer")] = 300,
+    port: Annotated[int | None, typer.Option(help="dashboard port (default: a free one)")] = None,
+) -> None:
+    """One omnichannel day of a Polish retailer on the emulators, from config.example.toml."""
+    from sandbox.demo.day import run as run_demo
+
+    result = run_demo(people, once=once, port=port, console=out)
+    if result.summary.lost:
+        raise typer.Exit(1)
+
+
 def main() -> None:
     app()

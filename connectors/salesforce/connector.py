@@ -302,10 +302,64 @@ class SalesforceConnector(Connector):
         return body
 
     def _upsert(self, entity: str, obj: str, batch: list[WriteRequest]) -> list[WriteResult]:
-        payload = {"allOrNone": False, "records": [self._record_body(entity, obj, r) for r in batch]}
-        path = f"composite/sobjects/{obj}/{self.external_id}"
-        answer = self._call(lambda sf: sf.restful(path, method="PATCH", json=payload))
-        return [self._result(item) for item in answer or []]
+        """Records the hub already links to a Salesforce Id (a contact that existed before synchub,
+        found by email) are updated by that Id, stamping the external id on them; the others are
+        upserted by the external id. One call each, whichever are present."""
+        records = [self._record_body(entity, obj, r) for r in batch]
+        if obj == "Order":
+            self._fill_accounts(records)
+        results: list[WriteResult | None] = [None] * len(batch)
+        known = [i for i, r in enumerate(batch) if r.native_id]
+        fresh = [i for i, r in enumerate(batch) if not r.native_id]
+        if known:
+            body = {"allOrNone": False, "records": [{**records[i], "Id": batch[i].native_id} for i in known]}
+            answer = self._call(lambda sf: sf.restful("composite/sobjects", method="PATCH", json=body)) or []
+            for i, item in zip(known, answer, strict=False):
+                results[i] = self._result(item)
+        if fresh:
+            payload = {"allOrNone": False, "records": [records[i] for i in fresh]}
+            path = f"composite/sobjects/{obj}/{self.external_id}"
+            answer = self._call(lambda sf: sf.restful(path, method="PATCH", json=payload)) or []
+            for i, item in zip(fresh, answer, strict=False):
+                results[i] = self._result(item)
+        return [r if r is not None else WriteResult(error=TransientError("no result for this record")) for r in results]
+
+    def _fill_accounts(self, records: list[dict[str, Any]]) -> None:
+        """An Order needs an AccountId: the bill-to contact's account. A contact without one (a web
+        shopper, in an org without Person Accounts) gets an individual account named after them, as
+        Salesforce's own "individual" model does. At most three calls for the whole batch."""
+        contact_ids = sorted(
+            {str(r["BillToContactId"]) for r in records if r.get("BillToContactId") and not r.get("AccountId")}
+        )
+        if not contact_ids:
+            return
+        query = select(["Id", "AccountId", "FirstName", "LastName"], "Contact", [f"Id IN {literal(contact_ids)}"])
+        contacts = {str(c["Id"]): c for c in self._call(lambda sf: sf.query_all(query))["records"]}
+        lonely = [c for c in contacts.values() if not c.get("AccountId")]
+        if lonely:
+            create = {
+                "allOrNone": False,
+                "records": [
+                    {
+                        "attributes": {"type": "Account"},
+                        "Name": " ".join(p for p in (c.get("FirstName"), c.get("LastName")) if p) or "Customer",
+                    }
+                    for c in lonely
+                ],
+            }
+            made = self._call(lambda sf: sf.restful("composite/sobjects", method="POST", json=create)) or []
+            links = []
+            for contact, answer in zip(lonely, made, strict=False):
+                if answer.get("success"):
+                    contact["AccountId"] = answer["id"]
+                    links.append({"attributes": {"type": "Contact"}, "Id": contact["Id"], "AccountId": answer["id"]})
+            if links:
+                body = {"allOrNone": False, "records": links}
+                self._call(lambda sf: sf.restful("composite/sobjects", method="PATCH", json=body))
+        for record in records:
+            contact = contacts.get(str(record.get("BillToContactId")))
+            if contact and contact.get("AccountId") and not record.get("AccountId"):
+                record["AccountId"] = contact["AccountId"]
 
     def _result(self, item: dict[str, Any]) -> WriteResult:
         if item.get("success"):

@@ -12,14 +12,14 @@ from rich.table import Table
 from sqlalchemy import func, select
 
 from core.store.db import Store
-from core.store.schema import conflicts, dead_letters, golden, inbox, outbox, xref
+from core.store.schema import conflicts, dead_letters, field_history, golden, inbox, outbox, xref
 
 
 @dataclass
 class Summary:
     customers: int = 0
     cross_channel: int = 0
-    """Golden customers joined from two or more systems other than the hub."""
+    """Golden customers whose field history has changes from two or more systems."""
     customer_links: dict[str, int] = field(default_factory=dict)
     """System → customers it holds a record of."""
     orders_by_channel: dict[str, int] = field(default_factory=dict)
@@ -59,7 +59,15 @@ def summarise(store: Store, hub: str) -> Summary:
         per_customer: dict[str, set[str]] = {}
         for cid, system in links:
             per_customer.setdefault(cid, set()).add(system)
-        s.cross_channel = sum(1 for systems in per_customer.values() if len(systems - {hub}) >= 2)
+        # customers whose values came from two or more systems' records
+        sources: dict[str, set[str]] = {}
+        for cid, system in conn.execute(
+            select(field_history.c.canonical_id, field_history.c.source_system)
+            .where(field_history.c.entity == "customer")
+            .distinct()
+        ):
+            sources.setdefault(cid, set()).add(system)
+        s.cross_channel = sum(1 for cid, systems in sources.items() if cid in per_customer and len(systems) >= 2)
         s.customer_links = dict(Counter(system for systems in per_customer.values() for system in systems))
         s.orders_by_channel = _count_by(conn, "order", "channel")
         s.shipments_by_status = _count_by(conn, "shipment", "status")

@@ -304,7 +304,8 @@ class ShopifyEmulator:
         return next(lv for lv in item["inventoryLevels"] if lv["location"]["name"] == location)
 
     def _set_address(self, c: dict[str, Any], fields: dict[str, Any], address_id: str | None) -> dict[str, Any]:
-        fields = {("countryCodeV2" if k == "countryCode" else k): v for k, v in fields.items()}
+        # an address's id is Shopify's to give (MailingAddressInput has none): never overwritten by input
+        fields = {("countryCodeV2" if k == "countryCode" else k): v for k, v in fields.items() if k != "id"}
         if address_id is None:
             address = {
                 "id": f"{self._gid('MailingAddress')}?model_name=CustomerAddress",
@@ -678,7 +679,7 @@ class ShopifyEmulator:
                 if not data["phone"]
                 else {
                     "phoneNumber": data["phone"],
-                    "smsMarketingConsent": {"state": "NOT_SUBSCRIBED", "updatedAt": None},
+                    "smsMarketingConsent": {"state": "NEVER_SUBSCRIBED", "updatedAt": None},
                 }
             )
         for k in ("firstName", "lastName", "note", "locale", "tags"):

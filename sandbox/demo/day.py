@@ -1,0 +1,346 @@
+"""``synchub demo``: one omnichannel day of a Polish retailer, on the emulators, from the example config.
+
+The deployment is ``config.example.toml`` itself: the demo gives it the emulators' credentials
+through the environment variables it names and points each system's address at its emulator;
+mappings, entities, owner rules, batch sizes and retries are the example's, so the demo is also the
+proof that the example config is complete. The pipeline is driven step by step (``drain``: poll,
+ingest, flush — what ``synchub run``'s workers do continuously) so the day is the same every time.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+from rich.console import Console
+from sqlalchemy import select
+
+from connectors.shopify.webhooks import signature
+from core.config import Config, SystemSettings, load_config
+from core.deployment import build_pipeline
+from core.errors import TransientError
+from core.logging import configure as configure_logging
+from core.store.schema import dead_letters
+from core.sync import operations
+from core.sync.pipeline import Pipeline
+from core.web import create_app
+from core.web.server import ServerThread
+from sandbox.demo.seed import Person, Retailer, retailer
+from sandbox.demo.summary import Summary, render, summarise
+from sandbox.inpost.emulator import ShipXEmulator
+from sandbox.salesforce import SalesforceEmulator
+from sandbox.shopify.emulator import ShopifyEmulator
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLE = ROOT / "config.example.toml"
+SHIPX_TOKEN = "demo-shipx-token"  # noqa: S105 - the local emulator's, not a secret
+SHIPX_ORG = 1
+
+
+@dataclass
+class Facts:
+    """What the systems themselves hold at the end of the day, counted on the emulators."""
+
+    crm_contacts: int
+    crm_orders: int
+    crm_shipments: int
+    inpost_shipments: int
+    shop_fulfilments: int
+
+
+@dataclass
+class DemoResult:
+    summary: Summary
+    facts: Facts
+    store_url: str
+
+
+@dataclass
+class Stack:
+    sf: SalesforceEmulator
+    shop: ShopifyEmulator
+    shipx: ShipXEmulator
+    pipeline: Pipeline
+    config: Config
+    web: ServerThread | None
+
+    @property
+    def hub(self) -> str:
+        return self.config.hub_name
+
+
+def _point(settings: SystemSettings, **overrides: Any) -> SystemSettings:
+    return SystemSettings.model_validate({**settings.model_dump(), **overrides})
+
+
+def demo_config(sf: SalesforceEmulator, shop: ShopifyEmulator, shipx: ShipXEmulator, workdir: Path) -> Config:
+    """config.example.toml, with the emulators' credentials and addresses."""
+    environ = {
+        "SF_CLIENT_ID": sf.client_id,
+        "SF_PRIVATE_KEY": sf.private_key_pem or "",
+        "SF_USERNAME": sf.username,
+        "SHOPIFY_PL_TOKEN": shop.token,
+        "SHOPIFY_PL_WEBHOOK_SECRET": shop.webhook_secret,
+        "TRYTON_PASSWORD": "not-used",
+        "INPOST_ORG_ID": str(SHIPX_ORG),
+        "INPOST_TOKEN": SHIPX_TOKEN,
+    }
+    config = load_config(EXAMPLE, environ=environ)
+    hub = _point(config.hub, login_url=sf.base_url, ca_bundle=sf.ca_bundle)
+    spokes = dict(config.spokes)
+    spokes["shop_pl"] = _point(spokes["shop_pl"], **{k: v for k, v in shop.settings().items() if k == "base_url"})
+    spokes["lockers"] = _point(spokes["lockers"], base_url=shipx.url)
+    spokes.pop("erp", None)  # the ERP and POS need a real Tryton server: see README
+    return config.model_copy(
+        update={
+            "hub": hub,
+            "spokes": spokes,
+            "state": config.state.model_copy(update={"url": f"sqlite:///{workdir / 'synchub-demo.db'}"}),
+        }
+    )
+
+
+def seed(stack: Stack, shop_ids: dict[int, str], crm_ids: dict[int, str], world: Retailer) -> None:
+    for p in world.known_in("crm"):
+        # the CRM holds some phones as people dictate them, some internationally
+        phone = p.phone_local if p.key % 2 else p.phone_e164
+        crm_ids[p.key] = stack.sf.org.create(
+            "Contact",
+            {
+                "FirstName": p.first_name,
+                "LastName": p.last_name,
+                "Email": p.email,
+                "MobilePhone": phone,
+                "MailingCity": p.city,
+                "MailingPostalCode": p.postal_code,
+                "MailingStreet": p.street,
+                "MailingCountryCode": "PL",
+                "Loyalty_Id__c": p.loyalty_id,
+                "HasOptedOutOfEmail": not p.marketing_opt_in,
+            },
+        )
+    for p in world.known_in("shop"):
+        shop_ids[p.key] = stack.shop.add_customer(
+            email=p.email_as_typed_in_shop,
+            firstName=p.first_name,
+            lastName=p.last_name,
+            marketing="SUBSCRIBED" if p.marketing_opt_in else "NOT_SUBSCRIBED",
+            address=_address(p),
+        )
+    for name in world.lockers:
+        stack.shipx.add_point(name)
+
+
+def _address(p: Person) -> dict[str, Any]:
+    return {
+        "firstName": p.first_name,
+        "lastName": p.last_name,
+        "address1": p.street,
+        "zip": p.postal_code,
+        "city": p.city,
+        "countryCode": "PL",
+    }
+
+
+def _locker_order(stack: Stack, world: Retailer, p: Person, gid: str, n: int) -> str:
+    product = world.products[n % len(world.products)]
+    return stack.shop.add_order(
+        lines=[{"sku": product.sku, "name": product.name, "price": str(product.price), "quantity": 1 + n % 2}],
+        customer=gid,
+        email=p.email,
+        phone=p.phone_e164,
+        customAttributes=[{"key": "inpost_point", "value": p.locker}],
+        shippingLine={
+            "title": "Paczkomat InPost 24/7",
+            "code": "inpost_locker_standard",
+            "source": "inpost",
+            "originalPriceSet": {"shopMoney": {"amount": "12.99", "currencyCode": "PLN"}},
+        },
+    )
+
+
+def play(stack: Stack, world: Retailer, say: Console, *, orders: int = 12) -> None:
+    shop_ids: dict[int, str] = {}
+    crm_ids: dict[int, str] = {}
+
+    def step(title: str) -> None:
+        say.print(f"\n[bold cyan]▸ {title}[/]")
+
+    waited: list[float] = []
+
+    def settle() -> None:
+        for _ in range(50):
+            try:
+                stack.pipeline.drain()
+                return
+            except TransientError as exc:  # a poll throttled: wait as told, as the poll actor does
+                if os.environ.get("SYNCHUB_DEMO_DEBUG"):
+                    say.print(f"WAIT {type(exc).__name__}: {exc}")
+                pause = exc.retry_after if exc.retry_after is not None else 0.5
+                waited.append(pause)
+                time.sleep(pause)
+
+    step("Morning: the shop, the CRM and the lockers as they stand")
+    seed(stack, shop_ids, crm_ids, world)
+    time.sleep(2.5)  # Salesforce reads stop a moment behind now (read_lag_seconds): let the seeds settle
+    say.print(
+        f"  {len(shop_ids)} shop customers, {len(crm_ids)} CRM contacts, {len(world.lockers)} parcel lockers; "
+        f"{len(world.cross_channel)} people are known in more than one channel "
+        "(upper-case emails in the shop, local phone numbers in the CRM)"
+    )
+    settle()
+    say.print("  synced: one golden record per person, every system's id cross-referenced")
+
+    step("A burst of 429s from InPost while web orders to parcel lockers come in")
+    stack.shipx.throttle(4, retry_after=0.2)
+    buyers = [p for p in world.known_in("shop")][:orders]
+    for n, p in enumerate(buyers):
+        _locker_order(stack, world, p, shop_ids[p.key], n)
+    settle()
+    deadline = time.monotonic() + 30
+    while len(stack.shipx.shipments()) < len(buyers) and time.monotonic() < deadline:
+        time.sleep(0.3)  # the throttled writes wait for their Retry-After, then go
+        settle()
+    say.print(
+        f"  {len(buyers)} locker orders → {len(stack.shipx.shipments())} InPost shipments, once each; "
+        f"InPost answered 429 four times and was waited out as its Retry-After asked "
+        f"({len(waited)} waits in polls, the rest in writes); tracking numbers are in the CRM and on the "
+        "shop's orders as fulfilments"
+    )
+
+    step("Parcels ready for pickup, most picked up")
+    for n, shipment in enumerate(stack.shipx.shipments()):
+        stack.shipx.advance(shipment["id"], "ready_to_pickup")
+        if n % 3:
+            stack.shipx.advance(shipment["id"], "delivered")
+    settle()
+    say.print("  statuses recorded on the CRM's shipments, with a touchpoint per pickup notice and pickup")
+
+    step("A customer unsubscribes in the shop: it wins over the older opt-in in the CRM")
+    opted = next(p for p in world.cross_channel if p.in_shop and p.in_crm and p.marketing_opt_in)
+    customer = stack.shop.customers[shop_ids[opted.key]]
+    stack.shop.edit_customer(
+        shop_ids[opted.key],
+        defaultEmailAddress={**customer["defaultEmailAddress"], "marketingState": "UNSUBSCRIBED"},
+    )
+    settle()
+    contact = stack.sf.org.live("Contact", crm_ids[opted.key])
+    say.print(f"  {opted.first_name} {opted.last_name}: CRM HasOptedOutOfEmail = {contact.get('HasOptedOutOfEmail')}")
+
+    step("The same address edited in the shop and in the CRM at once")
+    both = next(p for p in world.cross_channel if p.in_shop and p.in_crm and p is not opted)
+    stack.sf.org.update("Contact", crm_ids[both.key], {"MailingCity": "Sopot", "MailingPostalCode": "81-701"})
+    current = stack.shop.customers[shop_ids[both.key]]["defaultAddress"]
+    stack.shop.edit_customer(shop_ids[both.key], defaultAddress={**current, "city": "Gdynia", "zip": "81-301"})
+    settle()
+    say.print("  recorded as a conflict with both values; its rule decided (see the dashboard's conflicts)")
+
+    step("A malformed webhook: signed correctly, but its email is not an address")
+    bad = world.known_in("shop")[-1]
+    body = json.dumps(
+        {
+            "id": int(shop_ids[bad.key].rsplit("/", 1)[1]),
+            "email": "kowalski(at)example",
+            "first_name": bad.first_name,
+            "last_name": bad.last_name,
+            "updated_at": "2026-11-23T12:00:00+01:00",
+            "admin_graphql_api_id": shop_ids[bad.key],
+        }
+    ).encode()
+    headers = {
+        "X-Shopify-Topic": "customers/update",
+        "X-Shopify-Event-Id": "demo-malformed-1",
+        "X-Shopify-Hmac-Sha256": signature(stack.shop.webhook_secret, body),
+        "Content-Type": "application/json",
+    }
+    if stack.web is not None:
+        answer = httpx.post(f"{stack.web.url}/webhooks/shop_pl", content=body, headers=headers, timeout=10)
+        say.print(f"  POST /webhooks/shop_pl → {answer.status_code} (accepted: the record is kept)")
+    else:
+        for event in stack.pipeline.systems.get("shop_pl").connector.parse_webhook(headers, body):  # type: ignore[union-attr]
+            stack.pipeline.accept("shop_pl", event.entity, event.event_id, event.record, op=event.op)
+    stack.pipeline.process_inbox()
+    with stack.pipeline.store.begin() as conn:
+        dl = conn.execute(
+            select(dead_letters.c.id, dead_letters.c.payload, dead_letters.c.error)
+            .where(dead_letters.c.status == "open", dead_letters.c.system == "shop_pl")
+            .order_by(dead_letters.c.id.desc())
+        ).first()
+    if dl is not None:
+        say.print(f"  dead letter #{dl.id}: {dl.error.splitlines()[0][:110]}")
+        fixed = json.loads(json.dumps(dl.payload))
+        fixed.setdefault("defaultEmailAddress", {})
+        if isinstance(fixed["defaultEmailAddress"], dict):
+            fixed["defaultEmailAddress"]["emailAddress"] = bad.email
+        operations.edit_and_replay(stack.pipeline, int(dl.id), fixed, actor="demo:ops")
+        settle()
+        say.print("  an operator fixed the email in the dashboard and replayed it: applied")
+
+
+def run(people: int = 300, *, once: bool = True, port: int | None = None, console: Console | None = None) -> DemoResult:
+    """Run the day; with ``once=False`` keep the dashboard up until Ctrl-C. Returns the summary."""
+    say = console or Console()
+    configure_logging(False, os.environ.get("SYNCHUB_LOG_LEVEL", "ERROR"))
+    workdir = Path(tempfile.mkdtemp(prefix="synchub-demo-"))
+    world = retailer(people)
+    say.print("[bold]synchub demo[/] — one day of a Polish homeware retailer (config.example.toml)")
+    say.print(
+        "  [yellow]ERP and store POS (Tryton) are not part of this demo run[/]: their connector is tested against "
+        "a real trytond (`uv run python -m sandbox.tryton.server prepare`, then `uv run pytest tests/tryton`)"
+    )
+    with (
+        SalesforceEmulator() as sf,
+        ShopifyEmulator(restore_rate=2000.0) as shop,
+        ShipXEmulator(token=SHIPX_TOKEN, organization_id=SHIPX_ORG) as shipx,
+    ):
+        config = demo_config(sf, shop, shipx, workdir)
+        pipeline = build_pipeline(config)
+        web: ServerThread | None = ServerThread(create_app(pipeline), host="127.0.0.1", port=port or 0)
+        try:
+            assert web is not None
+            web.start()
+            say.print(f"  dashboard: {web.url}")
+        except RuntimeError as exc:
+            say.print(f"  dashboard not served: {exc}")
+            web = None
+        stack = Stack(sf, shop, shipx, pipeline, config, web)
+        try:
+            play(stack, world, say)
+            summary = summarise(pipeline.store, stack.hub)
+            if os.environ.get("SYNCHUB_DEMO_DEBUG"):
+                with pipeline.store.begin() as conn:
+                    for r in conn.execute(select(dead_letters.c.system, dead_letters.c.stage, dead_letters.c.error)):
+                        say.print(f"DL {r.system} {r.stage} {r.error[:300]}")
+            say.print()
+            trace = None
+            if web is not None and world.cross_channel:
+                trace = f"{web.url}/trace?q={world.cross_channel[0].email}"
+            render(summary, say, trace_url=trace)
+            facts = Facts(
+                crm_contacts=sum(1 for r in sf.org.table("Contact").values() if not r.get("IsDeleted")),
+                crm_orders=sum(1 for r in sf.org.table("Order").values() if not r.get("IsDeleted")),
+                crm_shipments=sum(1 for r in sf.org.table("Shipment__c").values() if not r.get("IsDeleted")),
+                inpost_shipments=len(shipx.shipments()),
+                shop_fulfilments=sum(len(o["fulfillments"]) for o in shop.orders.values()),
+            )
+            if not once and web is not None:
+                say.print("\nThe dashboard stays up; Ctrl-C to stop.")
+                try:
+                    while True:
+                        time.sleep(1)
+                except KeyboardInterrupt:
+                    pass
+            return DemoResult(summary, facts, config.state.url)
+        finally:
+            if web is not None:
+                web.stop()
+            for system in pipeline.systems.all():
+                if system.connector is not None:
+                    system.connector.close()
+            pipeline.store.close()
