@@ -12,14 +12,14 @@ from rich.table import Table
 from sqlalchemy import func, select
 
 from core.store.db import Store
-from core.store.schema import conflicts, dead_letters, field_history, golden, inbox, outbox, xref
+from core.store.schema import conflicts, dead_letters, golden, inbox, outbox, xref
 
 
 @dataclass
 class Summary:
     customers: int = 0
     cross_channel: int = 0
-    """Golden customers whose field history has changes from two or more systems."""
+    """Golden customers linked to two or more systems by those systems' own records."""
     customer_links: dict[str, int] = field(default_factory=dict)
     """System → customers it holds a record of."""
     orders_by_channel: dict[str, int] = field(default_factory=dict)
@@ -59,15 +59,27 @@ def summarise(store: Store, hub: str) -> Summary:
         per_customer: dict[str, set[str]] = {}
         for cid, system in links:
             per_customer.setdefault(cid, set()).add(system)
-        # customers whose values came from two or more systems' records
-        sources: dict[str, set[str]] = {}
-        for cid, system in conn.execute(
-            select(field_history.c.canonical_id, field_history.c.source_system)
-            .where(field_history.c.entity == "customer")
-            .distinct()
+        # joined across channels: linked to two or more systems by *their own* records, i.e. links
+        # that synchub did not create by writing there (no write to that system was done before the link)
+        linked_at = {
+            (cid, system): at
+            for cid, system, at in conn.execute(
+                select(xref.c.canonical_id, xref.c.system, xref.c.created_at).where(xref.c.entity == "customer")
+            )
+        }
+        written_at: dict[tuple[str, str], Any] = {}
+        for cid, system, at in conn.execute(
+            select(outbox.c.canonical_id, outbox.c.system, func.min(outbox.c.updated_at))
+            .where(outbox.c.entity == "customer", outbox.c.status == "done")
+            .group_by(outbox.c.canonical_id, outbox.c.system)
         ):
-            sources.setdefault(cid, set()).add(system)
-        s.cross_channel = sum(1 for cid, systems in sources.items() if cid in per_customer and len(systems) >= 2)
+            written_at[(cid, system)] = at
+        own: dict[str, int] = {}
+        for (cid, system), at in linked_at.items():
+            first_write = written_at.get((cid, system))
+            if first_write is None or first_write > at:
+                own[cid] = own.get(cid, 0) + 1
+        s.cross_channel = sum(1 for cid, n in own.items() if n >= 2 and cid in per_customer)
         s.customer_links = dict(Counter(system for systems in per_customer.values() for system in systems))
         s.orders_by_channel = _count_by(conn, "order", "channel")
         s.shipments_by_status = _count_by(conn, "shipment", "status")
@@ -110,7 +122,8 @@ def render(summary: Summary, console: Console, *, trace_url: str | None = None) 
     links = ", ".join(f"{k} {v}" for k, v in sorted(summary.customer_links.items()))
     table.add_row("customers unified", f"{summary.customers} golden records ({links})")
     table.add_row(
-        "cross-channel matches", f"{summary.cross_channel} people known in two or more channels, one record each"
+        "cross-channel matches",
+        f"{summary.cross_channel} people already known in two or more systems, joined into one record each",
     )
     table.add_row("orders by channel", _pairs(summary.orders_by_channel))
     table.add_row("shipments created", f"{summary.shipments} ({_pairs(summary.shipments_by_status)})")

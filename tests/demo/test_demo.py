@@ -9,6 +9,7 @@ from typer.testing import CliRunner
 from core.store.db import Store
 from core.store.schema import dead_letters, golden, inbox, outbox
 from sandbox.demo.day import run
+from sandbox.demo.seed import retailer
 from workers.cli import app
 
 
@@ -47,6 +48,9 @@ def test_the_day_completes_and_its_summary_matches_the_store_and_the_systems():
     assert facts.shop_fulfilments == shipments
     assert facts.crm_shipments == shipments
     assert s.touchpoints_by_channel.get("locker", 0) >= shipments  # a pickup notice per parcel at least
+    # every person the seed put in both the shop and the CRM was joined, and nobody else
+    both = [p for p in retailer(40).people if p.in_shop and p.in_crm]
+    assert s.cross_channel == len(both) > 0
 
 
 def test_the_demo_command_is_there():
