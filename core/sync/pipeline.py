@@ -23,6 +23,7 @@ import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any, Literal
 
 import structlog
@@ -944,6 +945,21 @@ class Pipeline:
         if linked:
             self._heal_waiting(conn, system, linked, now)
 
+    def _attempt(self, conn: Connection, system_name: str, action: Callable[[], object]) -> bool:
+        """Run ``action`` in a savepoint; if it dead-lettered anything for ``system_name``, undo it all
+        and answer False, so a second chance that fails again records nothing new."""
+        last = conn.execute(select(func.max(dead_letters.c.id))).scalar() or 0
+        savepoint = conn.begin_nested()
+        action()
+        again = conn.execute(
+            select(dead_letters.c.id).where(dead_letters.c.id > last, dead_letters.c.system == system_name)
+        ).first()
+        if again is not None:
+            savepoint.rollback()
+            return False
+        savepoint.commit()
+        return True
+
     def _heal_ingest(self, conn: Connection, system: System, entity: str, native_id: str) -> None:
         """Records of ``system`` that could not be read because they refer to this one, unknown then
         (an order webhook before its customer's): now that it is known, ingest them after all."""
@@ -960,18 +976,11 @@ class Pipeline:
         for dl in waiting:
             if not isinstance(dl.payload, dict):
                 continue
-            last = conn.execute(select(func.max(dead_letters.c.id))).scalar() or 0
-            attempt = conn.begin_nested()
-            self._ingest(conn, system.name, dl.entity, dict(dl.payload), False, dl.trace_id)
-            again = conn.execute(
-                select(dead_letters.c.id).where(
-                    dead_letters.c.id > last, dead_letters.c.system == system.name, dead_letters.c.stage == "ingest"
-                )
-            ).first()
-            if again is not None:
-                attempt.rollback()
+            payload = dict(dl.payload)
+            if not self._attempt(
+                conn, system.name, partial(self._ingest, conn, system.name, dl.entity, payload, False, dl.trace_id)
+            ):
                 continue
-            attempt.commit()
             conn.execute(
                 update(dead_letters)
                 .where(dead_letters.c.id == dl.id)
@@ -1003,18 +1012,15 @@ class Pipeline:
             record = _GOLDEN_GET.one(conn, {"c": dl.canonical_id})
             if record is None or record.state != "active":
                 continue
-            last = conn.execute(select(func.max(dead_letters.c.id))).scalar() or 0
-            attempt = conn.begin_nested()
-            self._fan_out(
-                conn, dl.entity, dl.canonical_id, dict(record.data), None, {}, new_trace_id(), now, only=system
-            )
-            again = conn.execute(
-                select(dead_letters.c.id).where(dead_letters.c.id > last, dead_letters.c.system == system.name)
-            ).first()
-            if again is not None:
-                attempt.rollback()
+            data = dict(record.data)
+            if not self._attempt(
+                conn,
+                system.name,
+                partial(
+                    self._fan_out, conn, dl.entity, dl.canonical_id, data, None, {}, new_trace_id(), now, only=system
+                ),
+            ):
                 continue
-            attempt.commit()
             conn.execute(
                 update(dead_letters)
                 .where(dead_letters.c.id == dl.id)

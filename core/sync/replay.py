@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import Connection, func, select, update
+from sqlalchemy import Connection, select, update
 
 from core.store.schema import dead_letters, golden, outbox
 from core.sync.pipeline import Pipeline
@@ -133,18 +133,13 @@ def _refan(pipeline: Pipeline, conn: Connection, row: Any) -> ReplayOutcome:
     if record is None or record.state != "active":
         return "superseded"  # erased or merged away since: nothing to send
     target = pipeline.systems.get(row.system)
-    last = conn.execute(select(func.max(dead_letters.c.id))).scalar() or 0
-    attempt = conn.begin_nested()
-    pipeline._fan_out(  # the replay is the pipeline's own second chance
-        conn, row.entity, row.canonical_id, dict(record.data), None, {}, row.trace_id, pipeline.clock(), only=target
-    )
-    again = conn.execute(
-        select(dead_letters.c.id).where(
-            dead_letters.c.id > last, dead_letters.c.stage == "fanout", dead_letters.c.system == row.system
-        )
-    ).first()
-    if again is not None:
-        attempt.rollback()
+    data = dict(record.data)
+    if not pipeline._attempt(  # the replay is the pipeline's own second chance
+        conn,
+        row.system,
+        lambda: pipeline._fan_out(
+            conn, row.entity, row.canonical_id, data, None, {}, row.trace_id, pipeline.clock(), only=target
+        ),
+    ):
         return "failed"
-    attempt.commit()
     return "refanned"
