@@ -137,9 +137,10 @@ def write_docs(results: dict[str, dict[str, Any]], prof: dict[str, Any] | None, 
     ]
     for backend, r in results.items():
         ok = r["changes_per_core_s"] >= GOAL
+        verdict = ("PASS" if ok else "MISSED") if backend == "sqlite" else "reported (the goal is for SQLite)"
         lines.append(
             f"| {backend} | {r['changes']:,} | {r['seconds']} | {r['cpu_seconds']} | {r['server_cpu_s']} | "
-            f"{r['changes_per_core_s']:,} | {GOAL:,} | {'PASS' if ok or backend != 'sqlite' else 'MISSED'} |"
+            f"{r['changes_per_core_s']:,} | {GOAL:,} | {verdict} |"
         )
     lines += [
         "",
