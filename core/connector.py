@@ -115,6 +115,8 @@ class Connector(ABC):
     batch_size: ClassVar[int] = 100
     rate_limit: ClassVar[RateLimit] = RateLimit(calls=10, per_seconds=1.0)
     entities: ClassVar[tuple[str, ...]] = ()
+    webhook_media_types: ClassVar[tuple[str, ...]] = ("application/json",)
+    """Content-Types this system's webhooks come with; another declared type is refused (415)."""
 
     def __init__(self, name: str, settings: Mapping[str, Any] | None = None) -> None:
         self.name = name

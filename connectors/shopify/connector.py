@@ -177,30 +177,36 @@ class ShopifyConnector(Connector):
         key = secret(self.settings, "webhook_secret")
         if not key:
             raise WebhookRejected("no webhook_secret configured: cannot verify Shopify webhooks", status=401)
-        if not verify(key, body, header(headers, "X-Shopify-Hmac-Sha256")):
-            raise WebhookRejected("webhook HMAC missing or invalid", status=401)
+        given = header(headers, "X-Shopify-Hmac-Sha256")
+        if not given:
+            raise WebhookRejected("webhook has no X-Shopify-Hmac-Sha256 header", status=401)
+        if not verify(key, body, given):
+            raise WebhookRejected("webhook HMAC does not match the body (X-Shopify-Hmac-Sha256)", status=401)
         topic = header(headers, "X-Shopify-Topic")
         # one event can fire several topics; a redelivery repeats both ids, so (topic, event) dedups
         event = header(headers, "X-Shopify-Event-Id") or header(headers, "X-Shopify-Webhook-Id")
         if not topic or not event:
             raise WebhookRejected("X-Shopify-Topic and X-Shopify-Event-Id/X-Shopify-Webhook-Id are required")
-        try:
-            payload = json.loads(body)
-        except ValueError:
-            raise WebhookRejected("webhook body is not JSON") from None
-        if not isinstance(payload, dict):
-            raise WebhookRejected("webhook body is not a JSON object")
+        payload = _json_object(body)
         event_id = f"{topic}:{event}"
         known = TOPICS.get(topic)
         if known is None:  # recorded as it came; the pipeline decides what to do with it
             return [InboundEvent(event_id, topic.split("/")[0], topic, payload)]
         entity, op = known
+        target = payload.get("customer") if topic == "customers/redact" else payload
+        needed = ("inventory_item_id", "location_id") if entity == "stock_level" else ("id",)
+        missing = [k for k in needed if not isinstance(target, dict) or target.get(k) is None]
+        if missing:
+            raise WebhookRejected(f"{topic} payload is not a Shopify {entity} (no {', '.join(missing)})", status=422)
+        assert isinstance(target, dict)
         if op in ("delete", "erase"):
-            target = payload.get("customer") if topic == "customers/redact" else payload
             kind = {"customer": "Customer", "order": "Order", "product": "Product"}[entity]
-            raw_id = (target or {}).get("id")
-            return [InboundEvent(event_id, entity, topic, {"id": f"gid://shopify/{kind}/{raw_id}"}, op)]  # type: ignore[arg-type]
-        record = CONVERT[entity](payload)
+            return [InboundEvent(event_id, entity, topic, {"id": f"gid://shopify/{kind}/{target['id']}"}, op)]  # type: ignore[arg-type]
+        try:
+            record = CONVERT[entity](payload)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            what = f"missing {exc}" if isinstance(exc, KeyError) else type(exc).__name__
+            raise WebhookRejected(f"{topic} payload is not a Shopify {entity} ({what})", status=422) from None
         if entity == "stock_level":
             record = self._complete_level(record)
         return [InboundEvent(event_id, entity, topic, record)]
@@ -499,3 +505,20 @@ def _raise_user_errors(
     if first.get("code") in transient_codes:
         raise TransientError(first.get("message", "busy"))
     raise _rejected(first, prefix)
+
+
+def _json_object(body: bytes) -> dict[str, Any]:
+    """The body as a JSON object, or a refusal saying exactly what is wrong with it (never its content)."""
+    if not body.strip():
+        raise WebhookRejected("webhook body is empty")
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise WebhookRejected(f"webhook body is not UTF-8 ({exc.reason} at byte {exc.start})") from None
+    try:
+        payload = json.loads(text)
+    except ValueError as exc:
+        raise WebhookRejected(f"webhook body is not JSON ({exc})") from None
+    if not isinstance(payload, dict):
+        raise WebhookRejected("webhook body is not a JSON object")
+    return payload

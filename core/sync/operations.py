@@ -365,6 +365,11 @@ def edit_and_replay(
             raise OperationError(f"no dead letter {dead_letter_id}")
         if row.status != "open":
             raise OperationError(f"dead letter {dead_letter_id} is {row.status}, not open")
+        if row.stage == "webhook":
+            raise OperationError(
+                f"dead letter {dead_letter_id} is a refused webhook: its signature covers the body as received, "
+                "so it cannot be edited; replay it once the cause is fixed, or reconcile the system"
+            )
         if row.stage not in ("ingest", "outbox"):
             raise OperationError(f"a {row.stage} dead letter cannot be edited: fix the mapping and replay")
         old = row.payload if isinstance(row.payload, dict) else {}

@@ -13,6 +13,11 @@
   the mapping as loaded now: fix the mapping, restart, replay. If it still fails, the dead letter
   stays open (``failed``) and nothing else is recorded.
 
+* a ``webhook`` dead letter (a refused delivery) goes through the webhook intake again, exactly as
+  received: signature, media type and parser are checked with the configuration as it is now (a
+  secret set right, a parser fixed); its events land in the inbox and are ingested at once. If it
+  is refused again, the dead letter stays open (``failed``) with the new reason.
+
 Replaying twice is harmless: a dead letter that is not ``open`` is left alone.
 """
 
@@ -25,10 +30,15 @@ from typing import Any, Literal
 
 from sqlalchemy import Connection, select, update
 
+from core.connector import WebhookRejected
+from core.errors import TransientError
 from core.store.schema import dead_letters, golden, outbox
+from core.sync import intake
 from core.sync.pipeline import Pipeline
 
-ReplayOutcome = Literal["requeued", "ingested", "refanned", "superseded", "failed", "unsupported", "not_open"]
+ReplayOutcome = Literal[
+    "requeued", "ingested", "refanned", "redelivered", "superseded", "failed", "unsupported", "not_open"
+]
 
 
 @dataclass(frozen=True)
@@ -57,6 +67,11 @@ def replay(pipeline: Pipeline, ids: Iterable[int]) -> list[Replayed]:
     """Replay the given dead letters; each in its own transaction, so one failure stops no other."""
     done: list[Replayed] = []
     for dl_id in ids:
+        with pipeline.store.begin() as conn:
+            stage = conn.execute(select(dead_letters.c.stage).where(dead_letters.c.id == dl_id)).scalar()
+        if stage == intake.STAGE:
+            done.append(_redeliver(pipeline, dl_id))
+            continue
         with pipeline.store.begin() as conn:
             row = conn.execute(select(dead_letters).where(dead_letters.c.id == dl_id)).first()
             if row is None:
@@ -143,3 +158,29 @@ def _refan(pipeline: Pipeline, conn: Connection, row: Any) -> ReplayOutcome:
     ):
         return "failed"
     return "refanned"
+
+
+def _redeliver(pipeline: Pipeline, dl_id: int) -> Replayed:
+    """Run a refused webhook through the intake again; outside any transaction of ours (it opens its own)."""
+    with pipeline.store.begin() as conn:
+        row = conn.execute(select(dead_letters).where(dead_letters.c.id == dl_id)).first()
+    if row is None or row.status != "open":
+        return Replayed(dl_id, row.system if row is not None else "", "not_open")
+    headers, body = intake.decode(row.payload if isinstance(row.payload, dict) else {})
+    if body is None:
+        return Replayed(dl_id, row.system, "unsupported")  # never read (too large): nothing to deliver
+    try:
+        got = intake.receive(pipeline, row.system, headers, body)
+    except (WebhookRejected, TransientError) as exc:
+        with pipeline.store.begin() as conn:
+            conn.execute(update(dead_letters).where(dead_letters.c.id == dl_id).values(error=str(exc)[:1000]))
+        return Replayed(dl_id, row.system, "failed")
+    if got.accepted:
+        pipeline.process_inbox(ids=got.accepted)
+    with pipeline.store.begin() as conn:
+        conn.execute(
+            update(dead_letters)
+            .where(dead_letters.c.id == dl_id, dead_letters.c.status == "open")
+            .values(status="replayed", reason="redelivered", resolved_at=pipeline.clock())
+        )
+    return Replayed(dl_id, row.system, "redelivered")

@@ -32,12 +32,13 @@ from starlette.staticfiles import StaticFiles
 
 from core import metrics
 from core.connector import WebhookRejected
-from core.errors import ConfigError
+from core.errors import ConfigError, TransientError
 from core.logging import register_secrets, scrub, secret_values
 from core.store.schema import golden
+from core.sync import intake
 from core.sync import operations as ops
 from core.sync import trace as tracing
-from core.sync.pipeline import Pipeline, new_trace_id
+from core.sync.pipeline import Pipeline
 from core.web.auth import COOKIE, SESSION_SECONDS, Credentials, Session, Sessions
 
 log = structlog.get_logger("synchub.web")
@@ -408,47 +409,36 @@ def create_app(
             return JSONResponse({"error": "system has no connector here"}, 404)
         declared = request.headers.get("content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > max_webhook_bytes):
-            return JSONResponse({"error": "body too large"}, 413)
+            return await refused(name, request.headers, None, WebhookRejected("body too large", status=413))
         chunks: list[bytes] = []
         size = 0
         async for chunk in request.stream():
             size += len(chunk)
             if size > max_webhook_bytes:
-                return JSONResponse({"error": "body too large"}, 413)
+                return await refused(name, request.headers, None, WebhookRejected("body too large", status=413))
             chunks.append(chunk)
         body = b"".join(chunks)
-        connector = system.connector
         try:
-            events = await run_in_threadpool(connector.parse_webhook, request.headers, body)
+            got = await run_in_threadpool(intake.receive, pipeline, name, request.headers, body)
         except WebhookRejected as exc:
-            log.warning("webhook.rejected", system=name, status=exc.status, reason=str(exc)[:200])
-            return JSONResponse({"error": str(exc)[:200]}, exc.status)
-        accepted: list[int] = []
-        duplicates = 0
-        for event in events:
-            trace_id = new_trace_id()
-            row = await run_in_threadpool(
-                pipeline.accept, name, event.entity, event.event_id, event.record, op=event.op, trace_id=trace_id
-            )
-            if row is None:
-                duplicates += 1
-                log.info("webhook.duplicate", system=name, entity=event.entity, event_id=event.event_id)
-                continue
-            accepted.append(row)
-            log.info(
-                "webhook.accepted",
-                system=name,
-                entity=event.entity,
-                event_id=event.event_id,
-                inbox_id=row,
-                trace_id=trace_id,
-            )
-        if accepted and on_accepted is not None:
+            return await refused(name, request.headers, body, exc)
+        except TransientError as exc:  # the connector needed its system to verify: ask for a redelivery
+            log.warning("webhook.deferred", system=name, error=type(exc).__name__)
+            await run_in_threadpool(intake.keep_refused, pipeline, name, request.headers, body, exc, 503)
+            retry = str(max(1, round(exc.retry_after or 30)))
+            return JSONResponse({"error": "temporarily unavailable; redeliver later"}, 503, {"Retry-After": retry})
+        if got.accepted and on_accepted is not None:
             try:
-                await run_in_threadpool(on_accepted, accepted)
+                await run_in_threadpool(on_accepted, got.accepted)
             except Exception:  # the events are in the inbox: the sweep ingests them anyway
                 log.exception("on_accepted.failed", system=name)
-        return JSONResponse({"accepted": len(accepted), "duplicates": duplicates}, 202)
+        return JSONResponse({"accepted": len(got.accepted), "duplicates": got.duplicates}, 202)
+
+    async def refused(name: str, headers: Any, body: bytes | None, exc: WebhookRejected) -> Response:
+        """Answer a refused webhook with its status and reason, and keep it (see core.sync.intake)."""
+        log.warning("webhook.rejected", system=name, status=exc.status, reason=str(exc)[:200])
+        await run_in_threadpool(intake.keep_refused, pipeline, name, headers, body, exc, exc.status)
+        return JSONResponse({"error": str(exc)[:200]}, exc.status)
 
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
