@@ -25,7 +25,7 @@ from sqlalchemy import func, insert, select
 from core.connector import WebhookRejected
 from core.errors import ConfigError, TransientError
 from core.store.schema import dead_letters
-from core.sync.pipeline import Pipeline, new_trace_id
+from core.sync.pipeline import Pipeline, error_text, new_trace_id
 
 log = structlog.get_logger(__name__)
 
@@ -114,7 +114,7 @@ def keep_refused(
                 entity=STAGE,
                 native_id=digest,
                 payload=encode(headers, body),
-                error=str(error)[:1000],
+                error=error_text(error, 1000),
                 error_kind=type(error).__name__,
                 details={"status": status},
                 attempts=0,

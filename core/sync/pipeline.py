@@ -33,6 +33,7 @@ from sqlalchemy.exc import IntegrityError
 from core import jsoncodec
 from core.connector import WriteRequest
 from core.errors import PermanentError, SynchubError, TransientError
+from core.logging import register_secrets, scrub, secret_values
 from core.store.db import Store
 from core.store.fast import FastStatement
 from core.store.schema import (
@@ -61,6 +62,13 @@ Outcome = Literal["applied", "unchanged", "stale", "dead", "erased", "deleted", 
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def error_text(error: BaseException, limit: int | None = None) -> str:
+    """An error as stored (outbox, dead letters): its message with every configured secret scrubbed,
+    because vendors' messages echo request URLs and headers, tokens included."""
+    text = scrub(str(error))
+    return text if limit is None else text[:limit]
 
 
 def new_trace_id() -> str:
@@ -345,6 +353,9 @@ class Pipeline:
         self.retry = retry or RetryPolicy()
         self.lease = timedelta(seconds=lease_seconds)
         self.read_before_write = read_before_write
+        for system in systems.all():  # whatever a vendor's message echoes back never reaches the store
+            if system.connector is not None:
+                register_secrets(secret_values(system.connector.settings))
 
     # --- ingest ----------------------------------------------------------------------------------
 
@@ -1043,7 +1054,7 @@ class Pipeline:
                     status="pending",
                     attempts=attempts,
                     next_attempt_at=now + timedelta(seconds=delay),
-                    error=str(error),
+                    error=error_text(error),
                     updated_at=now,
                 )
             )
@@ -1051,7 +1062,7 @@ class Pipeline:
         conn.execute(
             update(outbox)
             .where(outbox.c.id == row.id)
-            .values(status="dead", attempts=attempts, error=str(error), updated_at=now)
+            .values(status="dead", attempts=attempts, error=error_text(error), updated_at=now)
         )
         self._dead_letter(
             conn,
@@ -1491,7 +1502,7 @@ class Pipeline:
                 native_id=native_id,
                 ref_id=ref_id,
                 payload=_jsonable(payload),
-                error=str(error),
+                error=error_text(error),
                 error_kind=type(error).__name__,
                 details=details,
                 attempts=attempts,

@@ -34,7 +34,7 @@ from core.connector import WebhookRejected
 from core.errors import TransientError
 from core.store.schema import dead_letters, golden, outbox
 from core.sync import intake
-from core.sync.pipeline import Pipeline
+from core.sync.pipeline import Pipeline, error_text
 
 ReplayOutcome = Literal[
     "requeued", "ingested", "refanned", "redelivered", "superseded", "failed", "unsupported", "not_open"
@@ -173,7 +173,7 @@ def _redeliver(pipeline: Pipeline, dl_id: int) -> Replayed:
         got = intake.receive(pipeline, row.system, headers, body)
     except (WebhookRejected, TransientError) as exc:
         with pipeline.store.begin() as conn:
-            conn.execute(update(dead_letters).where(dead_letters.c.id == dl_id).values(error=str(exc)[:1000]))
+            conn.execute(update(dead_letters).where(dead_letters.c.id == dl_id).values(error=error_text(exc, 1000)))
         return Replayed(dl_id, row.system, "failed")
     if got.accepted:
         pipeline.process_inbox(ids=got.accepted)
