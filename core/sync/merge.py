@@ -14,6 +14,11 @@ union      set merge: both sides' additions, both sides' removals (tags, channel
 manual     the golden value stays and the conflict is parked for a person
 =========  ================================================================================
 
+Two cases are never conflicts, whatever the owner says: a system's *first* record of a golden one
+(no base yet) that lacks a value the golden record has — the system never had it, it did not clear
+it, so the golden value stays and is sent there; and the bookkeeping times ``created_at`` (the
+earliest any system knows) and ``updated_at`` (the latest), which every system keeps for itself.
+
 Consent is conservative whatever the owner says: a withdrawal (``granted: false``) wins over any
 opt-in that is not newer.
 """
@@ -81,6 +86,10 @@ def decide(unit: str, rule: str, golden: Side, incoming: Side, base: Any, owner_
     changed_on_hub = (base is MISSING and not is_empty(g)) or (base is not MISSING and g != base)
     if g == v:
         return Decision(v, True, False, "change")
+    if unit in BOOKKEEPING:
+        return _bookkeeping(unit, g, v)
+    if base is MISSING and is_empty(v) and not is_empty(g):
+        return Decision(g, False, False, "first-link")
     if not changed_on_hub:
         if rule == "newest" and golden.at is not None and incoming.at is not None and golden.at > incoming.at:
             # The golden value was set or re-confirmed by another system after S's edit: under `newest`
@@ -103,6 +112,27 @@ def decide(unit: str, rule: str, golden: Side, incoming: Side, base: Any, owner_
     else:  # a named system owns the field
         win = owner_kind_of_incoming == rule
     return Decision(v if win else g, win, True, rule)
+
+
+BOOKKEEPING = frozenset({"created_at", "updated_at"})
+
+
+def _bookkeeping(unit: str, g: Any, v: Any) -> Decision:
+    """created_at: the earliest known; updated_at: the latest. Values are aware datetimes or ISO text."""
+    if is_empty(g):
+        return Decision(v, True, False, "timestamp")
+    if is_empty(v):
+        return Decision(g, False, False, "timestamp")
+    try:
+        gt, vt = _instant(g), _instant(v)
+    except (TypeError, ValueError):
+        return Decision(v, True, False, "timestamp")
+    take = vt < gt if unit == "created_at" else vt > gt
+    return Decision(v if take else g, take, False, "timestamp")
+
+
+def _instant(value: Any) -> datetime:
+    return value if isinstance(value, datetime) else datetime.fromisoformat(str(value).replace("Z", "+00:00"))
 
 
 def _consent(unit: str, golden: Side, incoming: Side) -> Decision | None:

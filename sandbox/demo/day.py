@@ -238,6 +238,7 @@ def play(stack: Stack, world: Retailer, say: Console, *, orders: int = 12) -> No
     stack.sf.org.update("Contact", crm_ids[both.key], {"MailingCity": "Sopot", "MailingPostalCode": "81-701"})
     current = stack.shop.customers[shop_ids[both.key]]["defaultAddress"]
     stack.shop.edit_customer(shop_ids[both.key], defaultAddress={**current, "city": "Gdynia", "zip": "81-301"})
+    time.sleep(2.5)  # both edits made between two polls (Salesforce is read a moment behind now)
     settle()
     say.print("  recorded as a conflict with both values; its rule decided (see the dashboard's conflicts)")
 

@@ -1,0 +1,37 @@
+"""The field merge's rules that need no store: first links and bookkeeping times are not conflicts."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from core.sync.merge import Side, decide
+from mappings.paths import MISSING
+
+T1 = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
+T2 = datetime(2026, 11, 21, 9, 0, tzinfo=UTC)
+
+
+def test_a_first_link_that_lacks_a_value_keeps_the_golden_one_without_a_conflict():
+    golden, shop = Side("+48600100200", "crm", T1, is_hub=True), Side(None, "shop", T2)
+    d = decide("phones[0]", "hub", golden, shop, MISSING, "shopify")
+    assert (d.value, d.take_incoming, d.conflict, d.rule) == ("+48600100200", False, False, "first-link")
+
+
+def test_a_first_link_with_a_different_value_is_still_a_conflict_decided_by_its_rule():
+    golden, shop = Side("Kraków", "crm", T1, is_hub=True), Side("Gdynia", "shop", T2)
+    d = decide("addresses.default.city", "hub", golden, shop, MISSING, "shopify")
+    assert (d.value, d.conflict, d.rule) == ("Kraków", True, "hub")
+
+
+def test_a_later_clear_by_a_linked_system_is_a_change_not_a_first_link():
+    golden, shop = Side("+48600100200", "crm", T1, is_hub=True), Side(None, "shop", T2)
+    d = decide("phones[0]", "newest", golden, shop, "+48600100200", "shopify")
+    assert (d.value, d.take_incoming, d.conflict) == (None, True, False)
+
+
+def test_bookkeeping_times_take_the_earliest_creation_and_the_latest_update():
+    hub_side, shop_side = Side(T2.isoformat(), "crm", T2, is_hub=True), Side(T1.isoformat(), "shop", T1)
+    created = decide("created_at", "hub", hub_side, shop_side, MISSING, "shopify")
+    updated = decide("updated_at", "hub", hub_side, shop_side, T2.isoformat(), "shopify")
+    assert (created.value, created.conflict) == (T1.isoformat(), False)
+    assert (updated.value, updated.conflict) == (T2.isoformat(), False)
