@@ -443,12 +443,15 @@ class Pipeline:
         cid_linked = cid is None
         if cid is None:
             candidates = self._candidates(conn, entity, keys)
-            if len(candidates) == 1:
+            if len(candidates) == 1 and not self._linked_in(conn, entity, system.name, candidates[0]):
                 cid = candidates[0]
             else:
+                # none, several, or one already linked to another record of this same system (two
+                # records of one person there: e.g. a record created in the CRM before its twin
+                # there was read): a new golden record, and a merge candidate for a person to judge
                 cid = str(uuid.uuid4())
                 created = minted = True
-                if len(candidates) > 1:
+                if candidates:
                     merge_candidate = True
                     conn.execute(
                         insert(merge_candidates).values(
@@ -1428,6 +1431,13 @@ class Pipeline:
             for value in _key_values(get_path(partial, parse_path(path_text))):
                 keys.append((path_text.split("[")[0], value))
         return keys
+
+    def _linked_in(self, conn: Connection, entity: str, system: str, cid: str) -> bool:
+        """Whether golden record ``cid`` already has a record in ``system``."""
+        row = conn.execute(
+            select(xref.c.native_id).where(xref.c.entity == entity, xref.c.system == system, xref.c.canonical_id == cid)
+        ).first()
+        return row is not None
 
     def _candidates(self, conn: Connection, entity: str, keys: list[tuple[str, str]]) -> list[str]:
         if not keys:

@@ -177,6 +177,20 @@ def test_two_matching_people_make_a_merge_candidate_not_a_merge(store):
     assert d.golden_count() == 3
 
 
+def test_a_second_record_of_one_person_in_the_same_system_is_a_merge_candidate_not_a_crash(store):
+    # Given a person known to the shop by one record
+    d = deployment(store)
+    first = d.pipeline.ingest("shop", "customer", {"id": "1", "email": "ola@example.pl"}).canonical_id
+    # When the shop sends a second record with the same email (a duplicate account there)
+    r = d.pipeline.ingest("shop", "customer", {"id": "2", "email": "ola@example.pl", "firstName": "Ola"})
+    # Then it is its own golden record, flagged for a person to merge; the first stays linked as it was
+    assert r.outcome == "applied" and r.merge_candidate and r.canonical_id != first
+    with store.begin() as conn:
+        cand = only(conn.execute(select(merge_candidates)).fetchall())
+    assert cand.candidates == [first] and cand.status == "open"
+    assert d.xrefs_by_native("shop", "1") == first and d.xrefs_by_native("shop", "2") == r.canonical_id
+
+
 def test_the_crm_refusing_a_change_dead_letters_it_and_holds_back_the_spokes(store):
     d = deployment(store)
     pos_id = d.pos.system.put("customer", {"name": "Zofia", "phone": "603 111 222", "card": "LOY-1"})
