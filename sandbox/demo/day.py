@@ -3,8 +3,11 @@
 The deployment is ``config.example.toml`` itself: the demo gives it the emulators' credentials
 through the environment variables it names and points each system's address at its emulator;
 mappings, entities, owner rules, batch sizes and retries are the example's, so the demo is also the
-proof that the example config is complete. The pipeline is driven step by step (``drain``: poll,
-ingest, flush — what ``synchub run``'s workers do continuously) so the day is the same every time.
+proof that the example config is complete. The work is done as ``synchub run`` does it with no
+broker configured: dramatiq's in-process broker and worker threads, fed by the systems' webhooks
+(the Shopify and InPost emulators deliver them to the web app) and by polls. Between the day's
+scenes the demo asks for one poll of everything, as the scheduler would, and waits until the
+workers are idle, so the day tells the same story every time.
 """
 
 from __future__ import annotations
@@ -21,26 +24,27 @@ import httpx
 from rich.console import Console
 from sqlalchemy import select
 
+from connectors.shopify import ShopifyConnector
 from connectors.shopify.webhooks import signature
 from core.config import Config, SystemSettings, load_config
-from core.deployment import build_pipeline
-from core.errors import TransientError
 from core.logging import configure as configure_logging
-from core.store.schema import dead_letters
+from core.store.schema import dead_letters, inbox, outbox
 from core.sync import operations
 from core.sync.pipeline import Pipeline
-from core.web import create_app
 from core.web.server import ServerThread
 from sandbox.demo.seed import Person, Retailer, retailer
 from sandbox.demo.summary import Summary, render, summarise
 from sandbox.inpost.emulator import ShipXEmulator
 from sandbox.salesforce import SalesforceEmulator
 from sandbox.shopify.emulator import ShopifyEmulator
+from workers.run import Running, start, web_app
+from workers.runtime import Runtime, install, runtime_from_config
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "config.example.toml"
 SHIPX_TOKEN = "demo-shipx-token"  # noqa: S105 - the local emulator's, not a secret
 SHIPX_ORG = 1
+WEBHOOK_TOPICS = ("customers/create", "customers/update", "orders/create", "orders/updated")
 
 
 @dataclass
@@ -66,13 +70,49 @@ class Stack:
     sf: SalesforceEmulator
     shop: ShopifyEmulator
     shipx: ShipXEmulator
-    pipeline: Pipeline
+    runtime: Runtime
+    workers: Running
     config: Config
     web: ServerThread | None
 
     @property
     def hub(self) -> str:
         return self.config.hub_name
+
+    @property
+    def pipeline(self) -> Pipeline:
+        return self.runtime.pipeline
+
+    def settle(self, timeout: float = 120.0) -> None:
+        """One poll of everything (what the scheduler sends), then wait until the workers are idle:
+        webhooks delivered, no message queued or delayed, nothing pending in the inbox or outbox."""
+        self.shop.wait_webhooks()
+        for system in self.pipeline.systems.all():
+            for entity in system.flows:
+                if system.reads(entity):
+                    self.workers.actors.poll.send(system.name, entity)
+        deadline = time.monotonic() + timeout
+        quiet, idle_queues = 0, 0
+        while time.monotonic() < deadline:
+            time.sleep(0.25)
+            self.shop.wait_webhooks()
+            queues = self.workers.broker.queues  # the in-process broker's
+            queued = sum(q.qsize() for q in queues.values())
+            quiet = quiet + 1 if queued == 0 and self._idle() else 0
+            if quiet >= 3:
+                return
+            idle_queues = idle_queues + 1 if queued == 0 else 0
+            if idle_queues and idle_queues % 8 == 0:  # work pending, no message for it: the sweep's job
+                self.workers.actors.sweep.send()
+        raise TimeoutError("the workers did not settle")
+
+    def _idle(self) -> bool:
+        with self.pipeline.store.begin() as conn:
+            waiting = conn.execute(select(inbox.c.id).where(inbox.c.status == "pending").limit(1)).first()
+            busy = conn.execute(
+                select(outbox.c.id).where(outbox.c.status.in_(("pending", "inflight"))).limit(1)
+            ).first()
+        return waiting is None and busy is None
 
 
 def _point(settings: SystemSettings, **overrides: Any) -> SystemSettings:
@@ -172,19 +212,7 @@ def play(stack: Stack, world: Retailer, say: Console, *, orders: int = 12) -> No
     def step(title: str) -> None:
         say.print(f"\n[bold cyan]▸ {title}[/]")
 
-    waited: list[float] = []
-
-    def settle() -> None:
-        for _ in range(50):
-            try:
-                stack.pipeline.drain()
-                return
-            except TransientError as exc:  # a poll throttled: wait as told, as the poll actor does
-                if os.environ.get("SYNCHUB_DEMO_DEBUG"):
-                    say.print(f"WAIT {type(exc).__name__}: {exc}")
-                pause = exc.retry_after if exc.retry_after is not None else 0.5
-                waited.append(pause)
-                time.sleep(pause)
+    settle = stack.settle
 
     step("Morning: the shop, the CRM and the lockers as they stand")
     seed(stack, shop_ids, crm_ids, world)
@@ -196,6 +224,12 @@ def play(stack: Stack, world: Retailer, say: Console, *, orders: int = 12) -> No
     )
     settle()
     say.print("  synced: one golden record per person, every system's id cross-referenced")
+    if stack.web is not None:  # from now on the shop and the lockers push their changes as webhooks
+        shopify = stack.pipeline.systems.get("shop_pl").connector
+        assert isinstance(shopify, ShopifyConnector)
+        shopify.subscribe(f"{stack.web.url}/webhooks/shop_pl", list(WEBHOOK_TOPICS))
+        stack.shipx.webhook_url = f"{stack.web.url}/webhooks/lockers"
+        say.print("  webhooks subscribed: the shop and InPost now push their changes; polls remain the safety net")
 
     step("A burst of 429s from InPost while web orders to parcel lockers come in")
     stack.shipx.throttle(4, retry_after=0.2)
@@ -203,15 +237,10 @@ def play(stack: Stack, world: Retailer, say: Console, *, orders: int = 12) -> No
     for n, p in enumerate(buyers):
         _locker_order(stack, world, p, shop_ids[p.key], n)
     settle()
-    deadline = time.monotonic() + 30
-    while len(stack.shipx.shipments()) < len(buyers) and time.monotonic() < deadline:
-        time.sleep(0.3)  # the throttled writes wait for their Retry-After, then go
-        settle()
     say.print(
         f"  {len(buyers)} locker orders → {len(stack.shipx.shipments())} InPost shipments, once each; "
-        f"InPost answered 429 four times and was waited out as its Retry-After asked "
-        f"({len(waited)} waits in polls, the rest in writes); tracking numbers are in the CRM and on the "
-        "shop's orders as fulfilments"
+        f"InPost answered 429 {4 - stack.shipx.faults.throttle_left} times and each time was waited out as its "
+        "Retry-After asked; tracking numbers are in the CRM and on the shop's orders as fulfilments"
     )
 
     step("Parcels ready for pickup, most picked up")
@@ -265,8 +294,9 @@ def play(stack: Stack, world: Retailer, say: Console, *, orders: int = 12) -> No
         say.print(f"  POST /webhooks/shop_pl → {answer.status_code} (accepted: the record is kept)")
     else:
         for event in stack.pipeline.systems.get("shop_pl").connector.parse_webhook(headers, body):  # type: ignore[union-attr]
-            stack.pipeline.accept("shop_pl", event.entity, event.event_id, event.record, op=event.op)
-    stack.pipeline.process_inbox()
+            row = stack.pipeline.accept("shop_pl", event.entity, event.event_id, event.record, op=event.op)
+            stack.workers.actors.process_inbox.send([row] if row is not None else None)
+    settle()
     with stack.pipeline.store.begin() as conn:
         dl = conn.execute(
             select(dead_letters.c.id, dead_letters.c.payload, dead_letters.c.error)
@@ -301,8 +331,11 @@ def run(people: int = 300, *, once: bool = True, port: int | None = None, consol
         ShipXEmulator(token=SHIPX_TOKEN, organization_id=SHIPX_ORG) as shipx,
     ):
         config = demo_config(sf, shop, shipx, workdir)
-        pipeline = build_pipeline(config)
-        web: ServerThread | None = ServerThread(create_app(pipeline), host="127.0.0.1", port=port or 0)
+        runtime = runtime_from_config(config)
+        pipeline = runtime.pipeline
+        install(runtime)
+        workers = start("", threads=4)  # [broker] url = "": in-process broker and worker threads
+        web: ServerThread | None = ServerThread(web_app(runtime, workers.actors), host="127.0.0.1", port=port or 0)
         try:
             assert web is not None
             web.start()
@@ -310,7 +343,7 @@ def run(people: int = 300, *, once: bool = True, port: int | None = None, consol
         except RuntimeError as exc:
             say.print(f"  dashboard not served: {exc}")
             web = None
-        stack = Stack(sf, shop, shipx, pipeline, config, web)
+        stack = Stack(sf, shop, shipx, runtime, workers, config, web)
         try:
             play(stack, world, say)
             summary = summarise(pipeline.store, stack.hub)
@@ -341,7 +374,6 @@ def run(people: int = 300, *, once: bool = True, port: int | None = None, consol
         finally:
             if web is not None:
                 web.stop()
-            for system in pipeline.systems.all():
-                if system.connector is not None:
-                    system.connector.close()
-            pipeline.store.close()
+            workers.stop(timeout_ms=30_000)
+            install(None)
+            runtime.close()
