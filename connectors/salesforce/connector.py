@@ -34,7 +34,7 @@ from connectors.salesforce.errors import call_error, record_error
 from connectors.salesforce.session import RetryingSession
 from connectors.salesforce.soql import ident, literal, select, soql
 from core.connector import ChangePage, Connector, NativeRecord, RateLimit, WriteRequest, WriteResult
-from core.errors import ConfigError, RateLimited, TransientError
+from core.errors import ConfigError, RateLimited, RecordRejected, TransientError
 
 T = TypeVar("T")
 
@@ -108,6 +108,8 @@ class SalesforceConnector(Connector):
         self.api_usage: ApiUsage | None = None
         self.token_fetches = 0
         self._describes: dict[str, dict[str, Any]] = {}
+        self._pricebook: str | None = None
+        self._entries: dict[str, str] = {}  # SKU → standard price book entry Id
         self._lock = threading.Lock()
         self.session = RetryingSession(
             verify=str(s["ca_bundle"]) if s.get("ca_bundle") else True,
@@ -308,6 +310,9 @@ class SalesforceConnector(Connector):
         records = [self._record_body(entity, obj, r) for r in batch]
         if obj == "Order":
             self._fill_accounts(records)
+            book = self._standard_pricebook()
+            for record in records:
+                record.setdefault("Pricebook2Id", book)
         results: list[WriteResult | None] = [None] * len(batch)
         known = [i for i, r in enumerate(batch) if r.native_id]
         fresh = [i for i, r in enumerate(batch) if not r.native_id]
@@ -322,7 +327,117 @@ class SalesforceConnector(Connector):
             answer = self._call(lambda sf: sf.restful(path, method="PATCH", json=payload)) or []
             for i, item in zip(fresh, answer, strict=False):
                 results[i] = self._result(item)
-        return [r if r is not None else WriteResult(error=TransientError("no result for this record")) for r in results]
+        out = [r if r is not None else WriteResult(error=TransientError("no result for this record")) for r in results]
+        if obj == "Order":
+            written = [(req, res.native_id) for req, res in zip(batch, out, strict=True) if res.ok and res.native_id]
+            failed = self._write_order_products(written)
+            out = [WriteResult(error=failed[req.canonical_id]) if req.canonical_id in failed else res
+                   for req, res in zip(batch, out, strict=True)]  # fmt: skip
+        return out
+
+    # --- order products -----------------------------------------------------------------------------
+
+    def _standard_pricebook(self) -> str:
+        """The standard price book's Id (one query per connector): every order is priced from it."""
+        if self._pricebook is None:
+            query = select(["Id"], "Pricebook2", ["IsStandard = true"], limit=1)
+            rows = self._call(lambda sf: sf.query(query))["records"]
+            if not rows:
+                raise ConfigError(f"{self.name}: the org has no standard price book (Setup > Price Books)")
+            self._pricebook = str(rows[0]["Id"])
+        return self._pricebook
+
+    def _write_order_products(self, orders: list[tuple[WriteRequest, str]]) -> dict[str, RecordRejected]:
+        """Write each order's lines as OrderItems, upserted by ``<order id>:<line no>`` so a retry
+        writes nothing twice; lines gone from the order are deleted. A few calls for the whole batch:
+        the order products already there, the price book entries of new SKUs, then one collection
+        call per kind of change. Returns, per canonical order id, why its products could not be written.
+        https://developer.salesforce.com/docs/atlas.en-us.object_reference.meta/object_reference/sforce_api_objects_orderitem.htm"""
+        wanted: dict[str, dict[str, Any]] = {}  # external id → line
+        owner: dict[str, str] = {}  # external id → canonical order id
+        order_ids = {cid: oid for cid, oid in ((r.canonical_id, oid) for r, oid in orders)}
+        for req, order_id in orders:
+            lines = req.payload.get("OrderItems")
+            if not isinstance(lines, dict):
+                continue
+            for n, line in enumerate(lines.get("records") or [], start=1):
+                key = f"{req.canonical_id}:{n}"
+                wanted[key] = {**line, "OrderId": order_id}
+                owner[key] = req.canonical_id
+        if not order_ids:
+            return {}
+        query = select(
+            ["Id", "OrderId", self.external_id], "OrderItem", [f"OrderId IN {literal(sorted(order_ids.values()))}"]
+        )
+        existing = {
+            str(r[self.external_id] or r["Id"]): r for r in self._call(lambda sf: sf.query_all(query))["records"]
+        }
+        failed: dict[str, RecordRejected] = {}
+        entries = self._pricebook_entries(
+            sorted({str(v.get("Sku__c")) for k, v in wanted.items() if k not in existing})
+        )
+        creates, updates = [], []
+        for key, line in wanted.items():
+            sku = str(line.get("Sku__c"))
+            body: dict[str, Any] = {"attributes": {"type": "OrderItem"}}
+            body.update({k: line.get(k) for k in ("Quantity", "UnitPrice", "Description", "Sku__c")})
+            if key in existing:
+                updates.append((key, {**body, "Id": existing[key]["Id"]}))
+            elif sku in entries:
+                fixed = {"OrderId": line["OrderId"], "PricebookEntryId": entries[sku], self.external_id: key}
+                creates.append((key, {**body, **fixed}))
+            else:
+                failed[owner[key]] = RecordRejected(
+                    f"order product {line.get('Sku__c')!r}: no product with this SKU (ProductCode) in the CRM",
+                    code="FIELD_INTEGRITY_EXCEPTION",
+                )
+        gone = [str(r["Id"]) for key, r in existing.items() if key not in wanted]
+        for method, items in (("POST", creates), ("PATCH", updates)):
+            for start in range(0, len(items), MAX_BATCH):
+                chunk = items[start : start + MAX_BATCH]
+                answer = self._collection(method, {"allOrNone": False, "records": [b for _, b in chunk]})
+                for (key, _), item in zip(chunk, answer, strict=False):
+                    if not item.get("success"):
+                        error = record_error(item.get("errors") or [])
+                        failed[owner[key]] = RecordRejected(
+                            f"order product {key}: {error}", code=getattr(error, "code", None)
+                        )
+        for start in range(0, len(gone), MAX_BATCH):
+            self._collection("DELETE", params={"ids": ",".join(gone[start : start + MAX_BATCH]), "allOrNone": "false"})
+        return failed
+
+    def _collection(
+        self, method: str, body: dict[str, Any] | None = None, params: dict[str, str] | None = None
+    ) -> list[dict[str, Any]]:
+        """One sObject Collections call (create, update or delete up to 200 records)."""
+        answer = self._call(lambda sf: sf.restful("composite/sobjects", method=method, json=body, params=params))
+        return list(answer or [])
+
+    def _pricebook_entries(self, skus: list[str]) -> dict[str, str]:
+        """SKU → standard price book entry Id; an active Product2 without one gets it (at its Price__c)."""
+        todo = [s for s in skus if s not in self._entries and s != "None"]
+        if todo:
+            book = self._standard_pricebook()
+            query = select(
+                ["Id", "ProductCode"],
+                "PricebookEntry",
+                [f"Pricebook2Id = {literal(book)}", f"ProductCode IN {literal(todo)}"],
+            )
+            for row in self._call(lambda sf: sf.query_all(query))["records"]:
+                self._entries[str(row["ProductCode"])] = str(row["Id"])
+            missing = [s for s in todo if s not in self._entries]
+            if missing:
+                query = select(["Id", "ProductCode", "Price__c"], "Product2", [f"ProductCode IN {literal(missing)}"])
+                products = self._call(lambda sf: sf.query_all(query))["records"]
+                body = {"allOrNone": False, "records": [
+                    {"attributes": {"type": "PricebookEntry"}, "Pricebook2Id": book, "Product2Id": p["Id"],
+                     "UnitPrice": p.get("Price__c") or 0, "IsActive": True} for p in products]}  # fmt: skip
+                if products:
+                    made = self._call(lambda sf: sf.restful("composite/sobjects", method="POST", json=body)) or []
+                    for product, item in zip(products, made, strict=False):
+                        if item.get("success"):
+                            self._entries[str(product["ProductCode"])] = str(item["id"])
+        return {s: self._entries[s] for s in skus if s in self._entries}
 
     def _fill_accounts(self, records: list[dict[str, Any]]) -> None:
         """An Order needs an AccountId: the bill-to contact's account. A contact without one (a web

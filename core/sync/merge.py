@@ -88,6 +88,9 @@ def decide(unit: str, rule: str, golden: Side, incoming: Side, base: Any, owner_
         return Decision(v, True, False, "change")
     if unit in BOOKKEEPING:
         return _bookkeeping(unit, g, v)
+    agreed = _agreeing_rows(g, v)
+    if agreed is not None:
+        return Decision(agreed, True, False, "change")
     if base is MISSING and is_empty(v) and not is_empty(g):
         return Decision(g, False, False, "first-link")
     if not changed_on_hub:
@@ -115,6 +118,22 @@ def decide(unit: str, rule: str, golden: Side, incoming: Side, base: Any, owner_
 
 
 BOOKKEEPING = frozenset({"created_at", "updated_at"})
+
+
+def _agreeing_rows(g: Any, v: Any) -> list[dict[str, Any]] | None:
+    """Two arrays of objects (order lines) that say the same thing, each side knowing fields the other
+    does not (the CRM has no discount, the shop's webhook no line total): their row-by-row union.
+    None when they disagree on any value both hold, or do not line up."""
+    if not (isinstance(g, list) and isinstance(v, list)) or len(g) != len(v) or not g:
+        return None
+    out = []
+    for a, b in zip(g, v, strict=True):
+        if not (isinstance(a, dict) and isinstance(b, dict)):
+            return None
+        if any(a[k] != b[k] for k in a.keys() & b.keys() if not is_empty(a[k]) and not is_empty(b[k])):
+            return None
+        out.append({**a, **{k: x for k, x in b.items() if not is_empty(x)}})
+    return out
 
 
 def _bookkeeping(unit: str, g: Any, v: Any) -> Decision:

@@ -147,6 +147,11 @@ def demo_config(sf: SalesforceEmulator, shop: ShopifyEmulator, shipx: ShipXEmula
 
 
 def seed(stack: Stack, shop_ids: dict[int, str], crm_ids: dict[int, str], world: Retailer) -> None:
+    for product in world.products:  # the CRM's product catalogue: order products are priced from it
+        stack.sf.org.create(
+            "Product2",
+            {"Name": product.name, "ProductCode": product.sku, "Price__c": float(product.price), "IsActive": True},
+        )
     for p in world.known_in("crm"):
         # the CRM holds some phones as people dictate them, some internationally
         phone = p.phone_local if p.key % 2 else p.phone_e164
@@ -265,9 +270,9 @@ def play(stack: Stack, world: Retailer, say: Console, *, orders: int = 12) -> No
     step("The same address edited in the shop and in the CRM at once")
     both = next(p for p in world.cross_channel if p.in_shop and p.in_crm and p is not opted)
     stack.sf.org.update("Contact", crm_ids[both.key], {"MailingCity": "Sopot", "MailingPostalCode": "81-701"})
+    time.sleep(2.5)  # the CRM is read a moment behind now (read_lag_seconds): an edit older than that
     current = stack.shop.customers[shop_ids[both.key]]["defaultAddress"]
     stack.shop.edit_customer(shop_ids[both.key], defaultAddress={**current, "city": "Gdynia", "zip": "81-301"})
-    time.sleep(2.5)  # both edits made between two polls (Salesforce is read a moment behind now)
     settle()
     say.print("  recorded as a conflict with both values; its rule decided (see the dashboard's conflicts)")
 

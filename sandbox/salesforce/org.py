@@ -136,10 +136,73 @@ class Org:
                         [name],
                     )
 
+    def __post_init__(self) -> None:
+        # every org has its standard price book (Setup > Price Books), active once products are sold
+        if "Pricebook2" in self.schema:
+            rid = self.new_id(self.schema["Pricebook2"])
+            self.table("Pricebook2")[rid] = {
+                "Id": rid, "Name": "Standard Price Book", "IsActive": True, "IsStandard": True, "IsDeleted": False,
+                "CreatedDate": format_datetime(self.clock()), "LastModifiedDate": format_datetime(self.clock()),
+                "SystemModstamp": format_datetime(self.clock()),
+            }  # fmt: skip
+
+    def standard_pricebook(self) -> str:
+        return str(next(r["Id"] for r in self.table("Pricebook2").values() if r.get("IsStandard")))
+
+    def _derive(self, obj_name: str, values: dict[str, Any], existing: dict[str, Any] | None) -> dict[str, Any]:
+        """What the platform fills in or refuses around price books and order products."""
+        if obj_name == "PricebookEntry" and existing is None:
+            product = self.table("Product2").get(str(values.get("Product2Id")))
+            if product is None:
+                raise SaveError(
+                    "FIELD_INTEGRITY_EXCEPTION", "field integrity exception: unknown (Product2Id)", ["Product2Id"]
+                )
+            return {**values, "ProductCode": product.get("ProductCode")}
+        if obj_name != "OrderItem":
+            return values
+        if existing is not None:
+            fixed = [n for n in ("OrderId", "PricebookEntryId") if n in values and values[n] != existing.get(n)]
+            if fixed:
+                raise SaveError(
+                    "INVALID_FIELD_FOR_INSERT_UPDATE", f"Unable to create/update fields: {', '.join(fixed)}.", fixed
+                )
+            merged = {**existing, **values}
+        else:
+            merged = dict(values)
+            order = self.table("Order").get(str(values.get("OrderId")))
+            entry = self.table("PricebookEntry").get(str(values.get("PricebookEntryId")))
+            if order is None or entry is None:
+                missing = "OrderId" if order is None else "PricebookEntryId"
+                raise SaveError(
+                    "FIELD_INTEGRITY_EXCEPTION", f"field integrity exception: unknown ({missing})", [missing]
+                )
+            if not order.get("Pricebook2Id"):
+                raise SaveError("FIELD_INTEGRITY_EXCEPTION", "Price Book Not Set on Order", ["PricebookEntryId"])
+            if entry["Pricebook2Id"] != order["Pricebook2Id"]:
+                raise SaveError(
+                    "FIELD_INTEGRITY_EXCEPTION",
+                    "field integrity exception: PricebookEntryId (pricebook entry is in a different pricebook than "
+                    "the one assigned to the order)",
+                    ["PricebookEntryId"],
+                )
+            values = {**values, "Product2Id": entry["Product2Id"]}
+        quantity, price = merged.get("Quantity"), merged.get("UnitPrice")
+        if quantity is not None and price is not None:
+            values = {**values, "TotalPrice": round(float(quantity) * float(price), 2)}
+        return values
+
+    def _roll_up(self, order_id: str | None) -> None:
+        """Order.TotalAmount is the roll-up summary of its products' TotalPrice."""
+        order = self.table("Order").get(str(order_id))
+        if order is not None:
+            items = [i for i in self.table("OrderItem").values() if i["OrderId"] == order_id and not i["IsDeleted"]]
+            order["TotalAmount"] = round(sum(float(i.get("TotalPrice") or 0) for i in items), 2)
+
     def create(self, obj_name: str, values: dict[str, Any]) -> str:
         obj = self.obj(obj_name)
         with self.lock:
             self._check(obj, values, None)
+            values = self._derive(obj_name, values, None)
             now = format_datetime(self.clock())
             rid = self.new_id(obj)
             record: dict[str, Any] = {n: None for n in obj.fields}
@@ -154,6 +217,8 @@ class Org:
             if obj.name == "Shipment__c":
                 record["Name"] = f"SHP-{next(self.ids):06d}"
             self.table(obj_name)[rid] = record
+            if obj_name == "OrderItem":
+                self._roll_up(record["OrderId"])
             return rid
 
     def update(self, obj_name: str, rid: str, values: dict[str, Any]) -> None:
@@ -161,9 +226,12 @@ class Org:
         with self.lock:
             existing = self.live(obj_name, rid)
             self._check(obj, values, existing)
+            values = self._derive(obj_name, values, existing)
             now = format_datetime(self.clock())
             existing.update(values)
             existing.update(LastModifiedDate=now, SystemModstamp=now)
+            if obj_name == "OrderItem":
+                self._roll_up(existing["OrderId"])
 
     def upsert(self, obj_name: str, ext_field: str, ext_value: str, values: dict[str, Any]) -> tuple[str, bool]:
         """Create or update by an external id; ``(Id, created)``. The upsert resource:
@@ -200,6 +268,8 @@ class Org:
                 raise SaveError("ENTITY_IS_DELETED", "entity is deleted", status=404)
             now = format_datetime(self.clock())
             record.update(IsDeleted=True, LastModifiedDate=now, SystemModstamp=now)
+            if obj_name == "OrderItem":
+                self._roll_up(record["OrderId"])
 
     def live(self, obj_name: str, rid: str) -> dict[str, Any]:
         record = self.table(obj_name).get(rid)

@@ -153,20 +153,37 @@ OBJECTS: dict[str, tuple[str, dict[str, str]]] = {
             "Locker_Point__c": "string:20",
             "Pickup_Store__c": "string:40",
             "Placed_At__c": "datetime",
+            "Pricebook2Id": "reference:18 ref=Pricebook2",
             **EXTERNAL_ID,
         },
     ),
+    # Order products: https://developer.salesforce.com/docs/atlas.en-us.object_reference.meta/object_reference/sforce_api_objects_orderitem.htm
+    # (OrderId and PricebookEntryId are set on create only; Product2Id follows from the entry)
     "OrderItem": (
         "802",
         {
             "OrderId": "reference:18 req ref=Order",
-            "PricebookEntryId": "reference:18 req",
+            "PricebookEntryId": "reference:18 req ref=PricebookEntry",
             "Product2Id": "reference:18 ro ref=Product2",
             "Quantity": "double req",
             "UnitPrice": "currency req",
             "TotalPrice": "currency ro",
             "Description": "string:255",
             "Sku__c": "string:64",
+            "Synchub_Id__c": "string:48 ext",  # "<order's canonical id>:<line no>"
+        },
+    ),
+    # https://developer.salesforce.com/docs/atlas.en-us.object_reference.meta/object_reference/sforce_api_objects_pricebook2.htm
+    "Pricebook2": ("01s", {"Name": "string:255 req", "IsActive": "boolean", "IsStandard": "boolean ro"}),
+    # https://developer.salesforce.com/docs/atlas.en-us.object_reference.meta/object_reference/sforce_api_objects_pricebookentry.htm
+    "PricebookEntry": (
+        "01u",
+        {
+            "Pricebook2Id": "reference:18 req ref=Pricebook2",
+            "Product2Id": "reference:18 req ref=Product2",
+            "UnitPrice": "currency req",
+            "IsActive": "boolean",
+            "ProductCode": "string:255 ro",
         },
     ),
     "Product2": (

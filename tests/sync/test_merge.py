@@ -35,3 +35,15 @@ def test_bookkeeping_times_take_the_earliest_creation_and_the_latest_update():
     updated = decide("updated_at", "hub", hub_side, shop_side, T2.isoformat(), "shopify")
     assert (created.value, created.conflict) == (T1.isoformat(), False)
     assert (updated.value, updated.conflict) == (T2.isoformat(), False)
+
+
+def test_order_lines_that_agree_on_every_field_both_hold_are_joined_not_a_conflict():
+    shop = [{"sku": "KUB-1", "quantity": 2, "unit_price": 10, "discount": 0}]
+    crm = [{"sku": "KUB-1", "quantity": 2, "unit_price": 10, "total": 20, "product_id": "p1"}]
+    d = decide("lines", "hub", Side(shop, "shop", T1), Side(crm, "crm", T2, is_hub=True), [], "salesforce")
+    assert d.conflict is False
+    joined = {"sku": "KUB-1", "quantity": 2, "unit_price": 10, "discount": 0, "total": 20, "product_id": "p1"}
+    assert d.value == [joined]
+    changed = [{**crm[0], "quantity": 3}]
+    d2 = decide("lines", "hub", Side(shop, "shop", T1), Side(changed, "crm", T2, is_hub=True), [], "salesforce")
+    assert d2.conflict is True and d2.value == changed  # a real disagreement stays one, decided by its rule
