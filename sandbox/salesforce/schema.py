@@ -210,6 +210,7 @@ OBJECTS: dict[str, tuple[str, dict[str, str]]] = {
             "ContactId": "reference:18 ref=Contact",
             "Order__c": "reference:18 ref=Order",
             "Resolution__c": "textarea:32768",
+            "Refund_Amount__c": "currency",
             **EXTERNAL_ID,
         },
     ),
