@@ -18,15 +18,16 @@ into the audit trail — only which keys an edit changed — so erasure need not
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from itertools import islice
 from typing import Any, Literal
 
 import structlog
 from sqlalchemy import Connection, func, insert, select, update
 
-from core.connector import Connector
+from core.connector import ChangePage, Connector
 from core.errors import SynchubError, TransientError
 from core.store.db import Store
 from core.store.schema import (
@@ -817,9 +818,7 @@ def backfill(
             progress.total = int(counter(entity))
         except (SynchubError, NotImplementedError, TypeError, ValueError):
             progress.total = None
-    cursor: str | None = None
-    for _ in range(max_pages):
-        page = connector.read_changes(entity, cursor, page_size)
+    for page in islice(_pages(connector, entity, page_size), max_pages):
         with pipeline.store.begin() as conn:
             for rec in page.records:
                 result = pipeline.ingest(system, entity, rec.data, deleted=rec.deleted, conn=conn)
@@ -828,10 +827,23 @@ def backfill(
         progress.pages += 1
         if on_page is not None:
             on_page(progress)
-        if not page.more or page.cursor == cursor:
-            break
-        cursor = page.cursor
     return progress
+
+
+def _pages(connector: Any, entity: str, page_size: int) -> Iterator[ChangePage]:
+    """The connector's own full read when it has one (Shopify bulk operations, Salesforce Bulk API
+    2.0: a few calls for millions of records), else its incremental reads from the beginning."""
+    full = getattr(connector, "backfill", None)
+    if callable(full):
+        yield from full(entity, page=page_size)
+        return
+    cursor: str | None = None
+    while True:
+        page = connector.read_changes(entity, cursor, page_size)
+        yield page
+        if not page.more or page.cursor == cursor:
+            return
+        cursor = page.cursor
 
 
 def new_actor_id() -> str:

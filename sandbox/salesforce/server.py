@@ -29,8 +29,10 @@ from __future__ import annotations
 
 import base64
 import copy
+import csv
 import hashlib
 import hmac
+import io
 import itertools
 import json
 import random
@@ -52,8 +54,9 @@ import trustme
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from sandbox.salesforce.org import API_VERSION, Org, SaveError, ValidationRule
+from sandbox.salesforce.org import API_VERSION, Org, SaveError, ValidationRule, format_datetime, to_18
 from sandbox.salesforce.soql import SoqlError
+from sandbox.salesforce.soql import parse as parse_soql
 
 __all__ = ["Faults", "SalesforceEmulator", "ValidationRule"]
 
@@ -120,6 +123,7 @@ class SalesforceEmulator:
         self.requests: list[tuple[str, str]] = []  # (method, path) of every REST API call, for tests
         self._locators: dict[str, list[dict[str, Any]]] = {}
         self._locator_ids = itertools.count(1)
+        self._jobs: dict[str, dict[str, Any]] = {}
         self._lock = threading.Lock()
 
         self._ca = trustme.CA()
@@ -246,9 +250,70 @@ class SalesforceEmulator:
             return 200, {}, self._query(soql, include_deleted, headers)
         if seg[:2] == ["composite", "sobjects"]:
             return self._collection(method, seg[2:], query, data)
+        if seg[:2] == ["jobs", "query"]:
+            return self._bulk_query(method, seg[2:], query, data)
         if seg and seg[0] == "sobjects" and len(seg) >= 2:
             return self._sobject(method, seg[1:], data)
         raise SaveError("NOT_FOUND", "The requested resource does not exist", status=404)
+
+    # --- Bulk API 2.0 query jobs --------------------------------------------------------------------
+    # https://developer.salesforce.com/docs/atlas.en-us.api_asynch.meta/api_asynch/query_create_job.htm
+    # https://developer.salesforce.com/docs/atlas.en-us.api_asynch.meta/api_asynch/query_get_job_info.htm
+    # https://developer.salesforce.com/docs/atlas.en-us.api_asynch.meta/api_asynch/query_get_job_results.htm
+    # The result set is taken when the job is created (what the job sees); the first status request
+    # answers InProgress, the next JobComplete, so a client must poll. Results are CSV (RFC 4180, LF,
+    # comma), null as an empty field, paged by maxRecords with an opaque Sforce-Locator ("null" at the end).
+
+    def _bulk_query(
+        self, method: str, seg: list[str], query: dict[str, list[str]], data: Any
+    ) -> tuple[int, dict[str, str], Any]:
+        if method == "POST" and not seg:
+            operation = str((data or {}).get("operation", ""))
+            if operation not in ("query", "queryAll"):
+                raise SaveError("INVALIDJOB", f"InvalidJob : Invalid operation: {operation}")
+            soql = str(data.get("query") or "")
+            parsed = parse_soql(soql)
+            if parsed.subqueries:
+                raise SaveError("INVALIDJOB", "InvalidJob : Nested queries aren't supported in Bulk API 2.0 query jobs")
+            rows = self.org.query(soql, include_deleted=operation == "queryAll")
+            job_id = to_18("750Wz0" + f"{next(self._locator_ids):09d}")
+            now = format_datetime(self.org.clock())
+            info = {
+                "id": job_id, "operation": operation, "object": parsed.obj, "createdById": "005Wz0000000001AAA",
+                "createdDate": now, "systemModstamp": now, "state": "UploadComplete", "concurrencyMode": "Parallel",
+                "contentType": "CSV", "apiVersion": float(API_VERSION), "lineEnding": "LF", "columnDelimiter": "COMMA",
+            }  # fmt: skip
+            self._jobs[job_id] = {"info": info, "rows": rows, "fields": list(parsed.fields), "polls": 0}
+            return 200, {}, info
+        job = self._jobs.get(seg[0]) if seg else None
+        if job is None:
+            raise SaveError("NOT_FOUND", "The requested resource does not exist", status=404)
+        if method == "GET" and len(seg) == 1:
+            job["polls"] += 1
+            done = job["polls"] > 1
+            job["info"]["state"] = "JobComplete" if done else "InProgress"
+            extra = {"numberRecordsProcessed": len(job["rows"]) if done else 0, "retries": 0, "totalProcessingTime": 1}
+            return 200, {}, {**job["info"], **extra}
+        if method == "GET" and seg[1:] == ["results"]:
+            if job["info"]["state"] != "JobComplete":
+                raise SaveError("INVALIDJOBSTATE", "InvalidJobState : Job is not yet complete")
+            start = int((query.get("locator") or ["0"])[0] or 0)
+            size = int((query.get("maxRecords") or ["50000"])[0])
+            page = job["rows"][start : start + size]
+            after = start + size
+            locator = str(after) if after < len(job["rows"]) else "null"
+            out = io.StringIO()
+            writer = csv.writer(out, lineterminator="\n")
+            writer.writerow(job["fields"])
+            for row in page:
+                writer.writerow([_csv_value(row.get(f)) for f in job["fields"]])
+            headers = {
+                "Content-Type": "text/csv",
+                "Sforce-Locator": locator,
+                "Sforce-NumberOfRecords": str(len(page)),
+            }
+            return 200, headers, out.getvalue().encode()
+        raise SaveError("METHOD_NOT_ALLOWED", f"HTTP Method '{method}' not allowed", status=405)
 
     # --- sObject resources --------------------------------------------------------------------------
 
@@ -347,6 +412,10 @@ class SalesforceEmulator:
 
     def _query(self, soql: str, include_deleted: bool, headers: dict[str, str]) -> dict[str, Any]:
         rows = self.org.query(soql, include_deleted=include_deleted)
+        if parse_soql(soql).count:
+            # COUNT(): "the size field of the QueryResult returns the number of rows", no records
+            # https://developer.salesforce.com/docs/atlas.en-us.soql_sosl.meta/soql_sosl/sforce_api_calls_soql_select_count.htm
+            return {"totalSize": rows[0]["expr0"], "done": True, "records": []}
         size = self.page_size
         options = headers.get("Sforce-Query-Options", "")
         m = re.search(r"batchSize=(\d+)", options)
@@ -464,3 +533,12 @@ def _fields(data: Any) -> dict[str, Any]:
 
 def _attributes(obj: str, rid: str) -> dict[str, str]:
     return {"type": obj, "url": f"/services/data/v{API_VERSION}/sobjects/{obj}/{rid}"}
+
+
+def _csv_value(value: Any) -> str:
+    """A value as Bulk API 2.0 writes it in CSV: null empty, booleans lower-case, numbers plainly."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
