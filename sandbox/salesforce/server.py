@@ -74,7 +74,14 @@ class Faults:
     error_rate: float = 0.0  # share of calls answered 503 SERVER_UNAVAILABLE
     queued: deque[tuple[int, str, str]] = field(default_factory=deque)
     lock_next: int = 0
+    stalls: deque[float] = field(default_factory=deque)
     rng: random.Random = field(default_factory=lambda: random.Random(7))
+
+    def stall_next(self, calls: int = 1, seconds: float = 2.0) -> None:
+        """The next calls are carried out, but their answers come ``seconds`` late: past a client's
+        timeout, the classic lost answer (was it saved? it was)."""
+        for _ in range(calls):
+            self.stalls.append(seconds)
 
     def fail_next(self, calls: int = 1, status: int = 503, code: str = "SERVER_UNAVAILABLE", message: str = "") -> None:
         for _ in range(calls):
@@ -224,6 +231,7 @@ class SalesforceEmulator:
         limit = self._limit_header()
         if fault is not None:
             return fault[0], limit, [{"message": fault[2], "errorCode": fault[1]}]
+        stall = self._pop_stall()
         try:
             status, extra, payload = self._route(method, path.removeprefix(prefix), query, headers, body)
         except SaveError as exc:
@@ -232,7 +240,14 @@ class SalesforceEmulator:
             return 400, limit, [{"message": str(exc), "errorCode": exc.code}]
         except (ValueError, KeyError, TypeError) as exc:
             return 400, limit, [{"message": f"JSON_PARSER_ERROR: {exc}", "errorCode": "JSON_PARSER_ERROR"}]
+        finally:
+            if stall:
+                time.sleep(stall)  # carried out already: only the answer is late
         return status, {**limit, **extra}, payload
+
+    def _pop_stall(self) -> float:
+        with self._lock:
+            return self.faults.stalls.popleft() if self.faults.stalls else 0.0
 
     def _limit_header(self) -> dict[str, str]:
         return {"Sforce-Limit-Info": f"api-usage={self.api_used}/{self.daily_limit}"}

@@ -6,7 +6,10 @@ calculated query cost from a leaky bucket and answers THROTTLED when it is empty
 bulk operations whose JSONL results it serves over HTTP, and delivers webhooks with a correct
 ``X-Shopify-Hmac-Sha256`` to the URLs registered with ``webhookSubscriptionCreate``.
 
-Knobs for tests: ``latency``; ``bucket.set(n)`` (empty the bucket); ``clock`` (freeze time so many
+Knobs for tests: ``latency``; ``fail_next(n, status, retry_after)`` (whole-call 5xx or 429 answers,
+https://shopify.dev/docs/api/usage/response-codes); ``stall_next(n, seconds)`` (the call is carried
+out, its answer comes late: a client's timeout, a lost answer); ``bucket.set(n)`` (empty the
+bucket); ``clock`` (freeze time so many
 records share one ``updated_at``); ``pause_webhooks()`` / ``release_webhooks(reverse=True)`` for
 out-of-order delivery, ``duplicate_webhooks`` to deliver each twice; and merchant edits made
 directly (``add_customer``, ``edit_customer``, …) which bump ``updatedAt`` and fire webhooks as the
@@ -101,6 +104,9 @@ class ShopifyEmulator:
         self.throttled = 0
         # webhooks
         self.duplicate_webhooks = False
+        self.failures: list[tuple[int, float | None]] = []  # (status, Retry-After) for the next calls
+        self.stalls: list[float] = []
+        self._faults_lock = threading.Lock()
         self.deliveries: list[dict[str, Any]] = []  # what was sent, with the answer status
         self._paused: list[dict[str, Any]] | None = None
         self._outbox: queue.Queue[dict[str, Any] | None] = queue.Queue()
@@ -328,6 +334,14 @@ class ShopifyEmulator:
 
     # --- webhooks --------------------------------------------------------------------------------
 
+    def fail_next(self, calls: int = 1, status: int = 503, retry_after: float | None = None) -> None:
+        with self._faults_lock:
+            self.failures.extend([(status, retry_after)] * calls)
+
+    def stall_next(self, calls: int = 1, seconds: float = 2.0) -> None:
+        with self._faults_lock:
+            self.stalls.extend([seconds] * calls)
+
     def pause_webhooks(self) -> None:
         with self.lock:
             self._paused = []
@@ -424,24 +438,41 @@ class ShopifyEmulator:
             def do_POST(self) -> None:
                 time.sleep(emu.latency)
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-                if self.path != f"/admin/api/{emu.version}/graphql.json":
-                    self._send(404, b'{"errors":"Not Found"}')
+                with emu._faults_lock:
+                    failure = emu.failures.pop(0) if emu.failures else None
+                    stall = emu.stalls.pop(0) if emu.stalls else 0.0
+                if failure is not None:
+                    status, retry_after = failure
+                    message = {429: "Exceeded 2 calls per second for api client. Reduce request rates to resume "
+                               "uninterrupted service."}.get(status, "Internal Server Error" if status == 500 else
+                                                              "Service Unavailable")  # fmt: skip
+                    self.send_response(status)
+                    out = json.dumps({"errors": message}).encode() if status != 429 else b""
+                    if retry_after is not None:
+                        self.send_header("Retry-After", f"{retry_after:g}")
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(out)))
+                    self.end_headers()
+                    self.wfile.write(out)
                     return
+                status, out = self._answer(body)
+                time.sleep(stall)  # carried out already: only the answer is late
+                self._send(status, out)
+
+            def _answer(self, body: bytes) -> tuple[int, bytes]:
+                if self.path != f"/admin/api/{emu.version}/graphql.json":
+                    return 404, b'{"errors":"Not Found"}'
                 if not hmac.compare_digest(self.headers.get("X-Shopify-Access-Token", "").encode(), emu.token.encode()):
                     # https://shopify.dev/docs/api/usage/response-codes
-                    self._send(
+                    return (
                         401,
                         b'{"errors":"[API] Invalid API key or access token (unrecognized login or wrong password)"}',
                     )
-                    return
                 try:
                     request = json.loads(body)
                 except ValueError:
-                    self._send(400, b'{"errors":"Bad Request"}')
-                    return
-                self._send(
-                    200, json.dumps(emu.graphql(request.get("query", ""), request.get("variables") or {})).encode()
-                )
+                    return 400, b'{"errors":"Bad Request"}'
+                return 200, json.dumps(emu.graphql(request.get("query", ""), request.get("variables") or {})).encode()
 
         return Handler
 
