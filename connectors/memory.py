@@ -25,7 +25,7 @@ from core.connector import (
     WriteResult,
     register_connector,
 )
-from core.errors import RecordRejected, SynchubError
+from core.errors import RecordRejected, SynchubError, TransientError
 
 EXTERNAL_ID = "synchub_id"
 
@@ -91,6 +91,7 @@ class MemoryConnector(Connector):
         self.writes: list[tuple[str, str, dict[str, Any]]] = []
         self.fail: dict[str, list[SynchubError]] = {}
         self.noop_writes = 0  # writes that changed nothing: echoes, if the core let any through
+        self.lose_answers = 0  # the next n write calls are carried out, then answered TransientError
 
     def read_changes(self, entity: str, cursor: str | None, limit: int = 500) -> ChangePage:
         self.calls += 1
@@ -114,6 +115,9 @@ class MemoryConnector(Connector):
                 results.append(WriteResult(error=queued.pop(0)))
                 continue
             results.append(self._write_one(entity, req))
+        if self.lose_answers > 0:
+            self.lose_answers -= 1
+            raise TransientError(f"{self.name}: the answer was lost (timeout)")
         return results
 
     def _write_one(self, entity: str, req: WriteRequest) -> WriteResult:

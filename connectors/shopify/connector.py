@@ -72,7 +72,14 @@ class ShopifyConnector(Connector):
         self.version = str(s.get("api_version") or DEFAULT_VERSION)
         self.page_size = int(s.get("page_size", 250))
         self.sleep = sleep
-        self.client = GraphQLClient(base, self.version, token, max_wait=float(s.get("max_wait", 60.0)), sleep=sleep)
+        self.client = GraphQLClient(
+            base,
+            self.version,
+            token,
+            timeout=float(s.get("timeout", 30.0)),
+            max_wait=float(s.get("max_wait", 60.0)),
+            sleep=sleep,
+        )
         # results of bulk operations live on a storage host: never send it our token
         self.download = httpx.Client(timeout=60.0)
         self._locations: dict[str, str] | None = None  # name → id

@@ -122,7 +122,7 @@ _BASES_OF_RECORD = FastStatement(
     )
 )
 _QUEUED_OF_RECORD = FastStatement(
-    select(outbox.c.id, outbox.c.system, outbox.c.op, outbox.c.revert)
+    select(outbox.c.id, outbox.c.system, outbox.c.op, outbox.c.revert, outbox.c.attempts)
     .where(
         outbox.c.entity == bindparam("e"),
         outbox.c.canonical_id == bindparam("c"),
@@ -498,6 +498,9 @@ class Pipeline:
             if value is not MISSING:
                 incoming[unit] = value
         changed = {u: v for u, v in incoming.items() if u not in base or base[u] != v}
+        if changed and not created:
+            for unit in self._echoes(conn, system, entity, cid, changed):
+                del changed[unit]
         if changed and not created and not refetched and base_row is not None and base_row.source_ts == source_ts:
             # Same modification time as what we last exchanged, yet other values: with timestamps
             # to the second, a late event from before our own write looks exactly like an edit made
@@ -732,6 +735,14 @@ class Pipeline:
                 None,
             )
         fp = jsoncodec.fingerprint(values)
+        resent: int | None = None
+        if existing is not None and (existing.attempts or 0) > 0:
+            # sent before (perhaps carried out, its answer lost): kept as it was, superseded, so that its
+            # echo is known for ours (see _echoes); the newer values go in a row of their own
+            _SUPERSEDE.run(conn, {"i": existing.id, "now": now})
+            if existing.revert:
+                revert = {**(revert or {}), **existing.revert}
+            resent, existing = int(existing.id), None
         if existing is not None:
             merged_revert = {**(revert or {}), **(existing.revert or {})} if (revert or existing.revert) else None
             _REQUEUE.run(
@@ -769,6 +780,12 @@ class Pipeline:
                 "updated_at": now,
             },
         )
+        if resent is not None:  # writes held for the superseded one now wait for this one
+            conn.execute(
+                update(outbox)
+                .where(outbox.c.hold_for == resent, outbox.c.status == "held")
+                .values(hold_for=int(res.id), updated_at=now)
+            )
         return int(res.id)
 
     # --- flush -----------------------------------------------------------------------------------
@@ -1363,6 +1380,42 @@ class Pipeline:
             return rows
 
     # --- small store helpers ---------------------------------------------------------------------
+
+    def _echoes(self, conn: Connection, system: System, entity: str, cid: str, changed: dict[str, Any]) -> list[str]:
+        """Units whose incoming value is what a write of ours to this system carried and that system has
+        not acknowledged yet (in flight, retried after a lost answer, superseded since): our own write
+        read back, not an edit there. Without this, the answer of a write lost to a timeout makes its
+        echo look like someone's edit, and an old value could win over a newer one."""
+        last_done = conn.execute(
+            select(func.max(outbox.c.id)).where(
+                outbox.c.entity == entity, outbox.c.canonical_id == cid, outbox.c.system == system.name,
+                outbox.c.status == "done",
+            )
+        ).scalar()  # fmt: skip
+        query = select(outbox.c.payload).where(
+            outbox.c.entity == entity,
+            outbox.c.canonical_id == cid,
+            outbox.c.system == system.name,
+            outbox.c.status != "done",
+            or_(outbox.c.status == "inflight", outbox.c.attempts > 0),  # sent at least once
+        )
+        if last_done is not None:
+            query = query.where(outbox.c.id > last_done)
+        payloads = [r[0] for r in conn.execute(query) if isinstance(r[0], dict)]
+        if not payloads:
+            return []
+        mapped = system.entity(entity)
+        resolver = _XrefResolver(conn, system.name)
+        echoed: set[str] = set()
+        for payload in payloads:
+            try:
+                sent = mapped.to_canonical(payload, resolver)
+            except RecordMappingError:
+                continue
+            for unit, value in changed.items():
+                if get_path(sent, parse_path(unit)) == value:
+                    echoed.add(unit)
+        return sorted(echoed)
 
     def _refetch(self, system: System, entity: str, native_id: str) -> dict[str, Any] | None:
         """The record as the system holds it now, or None when it cannot say."""

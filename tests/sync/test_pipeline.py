@@ -340,3 +340,30 @@ def test_a_late_event_in_the_same_second_as_our_write_is_checked_against_the_sys
     assert result.outcome == "unchanged"
     d.pipeline.drain()
     assert [r["last_name"] for r in d.crm.system.live("customer").values()] == ["Lis-Nowak"]
+
+
+def test_the_echo_of_a_write_whose_answer_was_lost_is_not_taken_for_an_edit_in_that_system(store):
+    # Given a customer synced between the shop and the CRM
+    d = deployment(store)
+    sid = d.shop.system.put("customer", {"firstName": "Ala", "email": "ala.echo@example.pl"})
+    d.pipeline.drain()
+    (crm_id,) = d.crm.system.live("customer")
+    # When the shop renames her "Alicja", and the CRM carries the write out but its answer is lost
+    d.shop.system.edit("customer", sid, firstName="Alicja")
+    d.pipeline.poll("shop", "customer")
+    d.crm.lose_answers = 1
+    d.pipeline.flush("crm")
+    assert d.crm.system.get("customer", crm_id)["first_name"] == "Alicja"  # applied; synchub never heard
+    # and the shop renames her again before the write is retried
+    d.shop.system.edit("customer", sid, firstName="Ala Maria")
+    d.pipeline.poll("shop", "customer")
+    # and the CRM is read, bringing back our own unacknowledged "Alicja"
+    d.pipeline.poll("crm", "customer")
+    # Then that is our echo, not an edit in the CRM: the newer shop value stands, no conflict
+    cid = d.only_cid()
+    assert d.golden(cid)["first_name"] == "Ala Maria"
+    with store.begin() as conn:
+        assert conn.execute(select(conflicts)).fetchall() == []
+    d.pipeline.drain()
+    assert d.crm.system.get("customer", crm_id)["first_name"] == "Ala Maria"
+    assert d.shop.system.get("customer", sid)["firstName"] == "Ala Maria"

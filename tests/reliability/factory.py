@@ -1,0 +1,44 @@
+"""The runtime of the fault storm's worker processes (``SYNCHUB_RUNTIME=tests.reliability.factory:runtime``).
+
+The hub is the Salesforce connector on the Salesforce emulator, the shop the Shopify connector on
+the Shopify emulator, both with the shipped mappings; the state store is a SQLite file every
+process shares. The emulators live in the test process, so they outlive any worker killed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from connectors.salesforce import SalesforceConnector
+from connectors.shopify import ShopifyConnector
+from core.store.db import Store
+from core.sync.pipeline import Pipeline, RetryPolicy
+from core.sync.systems import System, Systems
+from mappings.loader import load_mapping
+from workers.runtime import Runtime
+
+MAPPINGS = Path(__file__).resolve().parents[2] / "mappings"
+ENV = "SYNCHUB_STORM"
+
+
+def build(spec: dict[str, Any]) -> Runtime:
+    crm = SalesforceConnector("crm", spec["crm"])
+    shop = ShopifyConnector("shop", spec["shop"])
+    systems = Systems(
+        hub=System("crm", "salesforce", load_mapping(MAPPINGS / "salesforce.yaml"), {"customer": "both"}, crm),
+        spokes={"shop": System("shop", "shopify", load_mapping(MAPPINGS / "shopify.yaml"), {"customer": "both"}, shop)},
+    )
+    pipeline = Pipeline(
+        Store(spec["store"]),
+        systems,
+        retry=RetryPolicy(max_attempts=40, base_delay=0.1, max_delay=1.0, max_age=None),
+        lease_seconds=float(spec.get("lease_seconds", 5.0)),
+    )
+    return Runtime(pipeline, flush_window=0.1, sweep_after=1.0)
+
+
+def runtime() -> Runtime:
+    return build(json.loads(os.environ[ENV]))
