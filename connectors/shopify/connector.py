@@ -335,8 +335,10 @@ class ShopifyConnector(Connector):
         info = p.get("trackingInfo") or {}
         # the mapping writes the read shape (Fulfillment.trackingInfo is a list); the input is one object
         tracking = dict(info[0] if isinstance(info, list) and info else info if isinstance(info, dict) else {})
-        if not order_id or not tracking.get("number"):
-            raise RecordRejected("a fulfilment needs order.id and trackingInfo.number", code="INVALID")
+        if not order_id:
+            return WriteResult()  # a parcel that fulfils no shop order (a return parcel): nothing to do here
+        if not tracking.get("number"):
+            raise RecordRejected("a fulfilment needs trackingInfo.number", code="INVALID")
         state = self._gql(doc.ORDER_FULFILMENT_STATE, {"id": order_id})["order"]
         if state is None:
             raise RecordRejected(f"order {order_id} does not exist in Shopify", code="NOT_FOUND")

@@ -871,6 +871,7 @@ class Pipeline:
             for entity in self._due_entities(system.name):
                 if system.reads(entity):
                     self.poll(system.name, entity)
+            self._refresh_retried(system)
         rows = self.claim(system.name, size)
         out = FlushResult()
         if not rows:
@@ -1380,6 +1381,48 @@ class Pipeline:
             return rows
 
     # --- small store helpers ---------------------------------------------------------------------
+
+    def _refresh_retried(self, system: System) -> None:
+        """Before a write is sent again, read its record back by id and merge what is there.
+
+        A poll reads a system only up to its read lag (Salesforce: a couple of seconds behind now),
+        so an edit made there just before a retry would be overwritten by the retry's older values.
+        Reading the records by id has no lag; one call per entity, and only for retried writes."""
+        connector = system.connector
+        if connector is None:
+            return
+        now = self.clock()
+        with self.store.begin() as conn:
+            rows = conn.execute(
+                select(outbox.c.entity, xref.c.native_id)
+                .join(
+                    xref,
+                    (xref.c.entity == outbox.c.entity)
+                    & (xref.c.canonical_id == outbox.c.canonical_id)
+                    & (xref.c.system == outbox.c.system),
+                )
+                .where(
+                    outbox.c.system == system.name,
+                    outbox.c.status == "pending",
+                    outbox.c.attempts > 0,
+                    outbox.c.op == "upsert",
+                    outbox.c.next_attempt_at <= now,
+                )
+                .limit(connector.batch_size)
+            ).fetchall()
+        by_entity: dict[str, list[str]] = {}
+        for row in rows:
+            if system.reads(row.entity):
+                by_entity.setdefault(row.entity, []).append(str(row.native_id))
+        for entity, ids in by_entity.items():
+            try:
+                found = connector.fetch(entity, ids)
+            except (NotImplementedError, SynchubError) as exc:
+                log.info("flush.refresh_failed", system=system.name, entity=entity, error=type(exc).__name__)
+                continue
+            with self.store.begin() as conn:
+                for rec in found:
+                    self.ingest(system.name, entity, rec.data, deleted=rec.deleted, conn=conn)
 
     def _echoes(self, conn: Connection, system: System, entity: str, cid: str, changed: dict[str, Any]) -> list[str]:
         """Units whose incoming value is what a write of ours to this system carried and that system has

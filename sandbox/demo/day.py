@@ -55,7 +55,9 @@ class Facts:
     crm_orders: int
     crm_shipments: int
     inpost_shipments: int
+    inpost_returns: int
     shop_fulfilments: int
+    locker_orders: int
 
 
 @dataclass
@@ -182,6 +184,13 @@ def seed(stack: Stack, shop_ids: dict[int, str], crm_ids: dict[int, str], world:
         stack.shipx.add_point(name)
 
 
+def _crm_contact(stack: Stack, email: str) -> str | None:
+    for rid, c in stack.sf.org.table("Contact").items():
+        if not c.get("IsDeleted") and str(c.get("Email") or "").lower() == email.lower():
+            return str(rid)
+    return None
+
+
 def _address(p: Person) -> dict[str, Any]:
     return {
         "firstName": p.first_name,
@@ -255,6 +264,73 @@ def play(stack: Stack, world: Retailer, say: Console, *, orders: int = 12) -> No
             stack.shipx.advance(shipment["id"], "delivered")
     settle()
     say.print("  statuses recorded on the CRM's shipments, with a touchpoint per pickup notice and pickup")
+
+    step("A click & collect order: bought online, picked up in the Kraków store")
+    collector = buyers[-1] if buyers else world.known_in("shop")[0]
+    product = world.products[3]
+    stack.shop.add_order(
+        lines=[{"sku": product.sku, "name": product.name, "price": str(product.price), "quantity": 1}],
+        customer=shop_ids[collector.key],
+        email=collector.email,
+        customAttributes=[{"key": "pickup_store", "value": "Kraków, ul. Floriańska 12"}],
+        shippingLine={
+            "title": "Odbiór osobisty",
+            "code": "Odbiór osobisty",
+            "source": "shopify",
+            "originalPriceSet": {"shopMoney": {"amount": "0.00", "currencyCode": "PLN"}},
+        },
+    )
+    settle()
+    pickup = [o for o in stack.sf.org.table("Order").values() if o.get("Delivery_Method__c") == "click_and_collect"]
+    where = pickup[0].get("Pickup_Store__c") if pickup else "not synced"
+    say.print(f"  in the CRM as a click & collect order for {where}; no parcel is made for it")
+
+    step("A return by phone: the agent approves it in the CRM, InPost gets a return parcel")
+    returning = buyers[0] if buyers else collector
+    caller = _crm_contact(stack, returning.email)
+    order_id = next((o["Id"] for o in stack.sf.org.table("Order").values() if o.get("BillToContactId") == caller), None)
+    stack.sf.org.create(
+        "Case",
+        {
+            "Type": "Return",
+            "Status": "Approved",
+            "Origin": "Phone",
+            "Subject": "Zwrot zamówienia",
+            "Description": "Koc w innym kolorze niż na zdjęciu",
+            "ContactId": caller,
+            "Order__c": order_id,
+        },
+    )
+    time.sleep(2.5)  # the CRM is read a moment behind now
+    settle()
+    returns = [s for s in stack.shipx.shipments() if s.get("is_return")]
+    if os.environ.get("SYNCHUB_DEMO_DEBUG"):
+        say.print(
+            f"DEBUG shipments {[(s.get('id'), s.get('is_return'), s.get('status')) for s in stack.shipx.shipments()]}"
+        )
+    point = returns[0].get("custom_attributes", {}).get("target_point") if returns else "-"
+    say.print(
+        f"  {returning.first_name} {returning.last_name}: return approved by phone → "
+        f"{len(returns)} InPost return parcel(s), to be dropped at a locker and delivered to {point}"
+    )
+
+    step("A complaint by phone becomes a Case every channel can see")
+    stack.sf.org.create(
+        "Case",
+        {
+            "Type": "Complaint",
+            "Status": "New",
+            "Origin": "Phone",
+            "Priority": "High",
+            "Subject": "Pęknięty kubek",
+            "Description": "Kubek pękł po pierwszym myciu.",
+            "ContactId": caller,
+            "Order__c": order_id,
+        },
+    )
+    time.sleep(2.5)
+    settle()
+    say.print("  recorded in the hub against the customer and the order (with the ERP running, also in Tryton)")
 
     step("A customer unsubscribes in the shop: it wins over the older opt-in in the CRM")
     opted = next(p for p in world.cross_channel if p.in_shop and p.in_crm and p.marketing_opt_in)
@@ -366,6 +442,8 @@ def run(people: int = 300, *, once: bool = True, port: int | None = None, consol
                 crm_orders=sum(1 for r in sf.org.table("Order").values() if not r.get("IsDeleted")),
                 crm_shipments=sum(1 for r in sf.org.table("Shipment__c").values() if not r.get("IsDeleted")),
                 inpost_shipments=len(shipx.shipments()),
+                inpost_returns=sum(1 for x in shipx.shipments() if x.get("is_return")),
+                locker_orders=sum(1 for o in shop.orders.values() if "inpost" in str(o.get("shippingLine"))),
                 shop_fulfilments=sum(len(o["fulfillments"]) for o in shop.orders.values()),
             )
             if not once and web is not None:

@@ -26,6 +26,8 @@ def test_the_day_completes_and_its_summary_matches_the_store_and_the_systems():
             customers = count(golden, golden.c.entity == "customer", golden.c.state == "active")
             orders = count(golden, golden.c.entity == "order")
             shipments = count(golden, golden.c.entity == "shipment")
+            returns = count(golden, golden.c.entity == "return")
+            complaints = count(golden, golden.c.entity == "complaint")
             replayed = count(dead_letters, dead_letters.c.status == "replayed")
             open_letters = count(dead_letters, dead_letters.c.status == "open")
             pending = count(inbox, inbox.c.status == "pending") + count(
@@ -40,12 +42,15 @@ def test_the_day_completes_and_its_summary_matches_the_store_and_the_systems():
     assert s.dead_letters.get("replayed", 0) == replayed >= 1  # the malformed webhook, fixed and replayed
     assert s.dead_letters.get("open", 0) == open_letters == 0
     assert s.lost == pending == 0
+    assert (s.returns, s.complaints) == (returns, complaints) == (1, 1)  # by phone, in the CRM
     # and the store's is what the systems hold: one CRM contact per golden customer, one InPost
-    # shipment and one shop fulfilment per locker order, every shipment in the CRM
+    # parcel per locker order and per approved return, one shop fulfilment per locker order (the
+    # click & collect order has neither), every shipment in the CRM
     assert facts.crm_contacts == customers
     assert facts.crm_orders == orders == s.orders_by_channel.get("web")
-    assert facts.inpost_shipments == shipments == orders
-    assert facts.shop_fulfilments == shipments
+    assert facts.inpost_shipments == shipments == facts.locker_orders + facts.inpost_returns
+    assert facts.inpost_returns == returns
+    assert facts.shop_fulfilments == facts.locker_orders == orders - 1
     assert facts.crm_shipments == shipments
     assert s.touchpoints_by_channel.get("locker", 0) >= shipments  # a pickup notice per parcel at least
     # every person the seed put in both the shop and the CRM was joined, and nobody else

@@ -3,6 +3,7 @@ CRM refuses become dead letters with Salesforce's messages; the rest reach the o
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from sqlalchemy import select
@@ -59,3 +60,36 @@ def test_200_customers_with_3_invalid_give_197_contacts_and_3_dead_letters(store
     writes = [p for m, p in emulator.requests if m == "PATCH" and "composite/sobjects/Contact" in p]
     assert 1 <= len(writes) <= 2
     crm.close()
+
+
+def test_a_retried_write_reads_its_record_back_first_so_an_edit_made_inside_the_read_lag_survives(store, emulator):
+    # Given a customer synced from the shop to the CRM, on an org whose clock is the real one
+    from datetime import UTC, datetime
+
+    emulator.org.clock = lambda: datetime.now(UTC).replace(microsecond=0)
+    crm = SalesforceConnector("crm", settings_for(emulator))  # reads stop 2 s behind now (read_lag_seconds)
+    shop = MemoryConnector("shop")
+    systems = Systems(
+        hub=System("crm", "salesforce", load_mapping(ROOT / "mappings" / "salesforce.yaml"), {"customer": "both"}, crm),
+        spokes={"shop": System("shop", "shopify", load_mapping(MAPPINGS / "shop.yaml"), {"customer": "both"}, shop)},
+    )
+    clock = Clock()
+    pipeline = Pipeline(store, systems, clock=clock)
+    sid = shop.system.put("customer", {"firstName": "Ola", "lastName": "Nowak", "email": "ola.retry@example.pl"})
+    pipeline.poll("shop", "customer")
+    pipeline.drain()
+    time.sleep(2.1)  # the contact's creation is older than the read lag
+    pipeline.poll("crm", "customer")
+    (contact_id,) = [k for k, r in emulator.org.table("Contact").items() if not r["IsDeleted"]]
+    # When the shop renames her, and the CRM cannot lock the record (UNABLE_TO_LOCK_ROW: retried later)
+    shop.system.edit("customer", sid, firstName="Ola Maria")
+    pipeline.poll("shop", "customer")
+    emulator.faults.lock_next = 1
+    pipeline.flush("crm")
+    assert emulator.org.table("Contact")[contact_id]["FirstName"] == "Ola"  # not written: to be retried
+    # and meanwhile an agent edits her name in the CRM: too recent for a poll to see yet
+    emulator.org.update("Contact", contact_id, {"FirstName": "Aleksandra"})
+    clock.advance(60)
+    pipeline.flush("crm")
+    # Then the retry did not overwrite the agent's edit: it was read back by id and merged first
+    assert emulator.org.table("Contact")[contact_id]["FirstName"] == "Aleksandra"
