@@ -18,6 +18,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._docs import replace_section
+from bench.pipeline import quiet_logs
 from tests.reliability.storm import Storm, StormConfig
 
 RELIABILITY = Path(__file__).resolve().parent.parent / "docs" / "reliability.md"
@@ -31,6 +32,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--write-docs", action="store_true")
     args = parser.parse_args()
+    quiet_logs()
     config = StormConfig(changes=args.changes, seed=args.seed, min_faults=args.min_faults, workers=args.workers)
     with tempfile.TemporaryDirectory(prefix="synchub-storm-") as tmp:
         report = Storm(Path(tmp), config).run()

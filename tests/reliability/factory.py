@@ -37,7 +37,7 @@ def build(spec: dict[str, Any]) -> Runtime:
         retry=RetryPolicy(max_attempts=40, base_delay=0.1, max_delay=1.0, max_age=None),
         lease_seconds=float(spec.get("lease_seconds", 5.0)),
     )
-    return Runtime(pipeline, flush_window=0.1, sweep_after=1.0)
+    return Runtime(pipeline, flush_window=float(spec.get("flush_window", 0.1)), sweep_after=1.0)
 
 
 def runtime() -> Runtime:

@@ -1,0 +1,219 @@
+"""Latency: a Shopify webhook received → the customer written to the hub (Salesforce), at a steady rate.
+
+The web app (uvicorn, in this process) takes signed ``customers/create`` webhooks over HTTP and
+enqueues them; worker processes on a real ``redis-server`` ingest them and write the CRM in
+batches (``flush_window`` 1 s: a write waits at most a second for its batch to fill). A sender
+posts webhooks at ``--rate`` per second for ``--seconds``; an observer watches the Salesforce
+emulator's Contacts. Two figures per event: the acknowledgement time (the HTTP answer to the
+webhook) and webhook → hub (from sending the webhook to the Contact existing in the CRM).
+
+    uv run python bench/latency.py [--rates 50,200] [--seconds 60] [--write-docs]
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import hashlib
+import hmac
+import json
+import os
+import platform
+import shutil
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import httpx  # noqa: E402
+
+from bench._docs import replace_section
+from bench.pipeline import quiet_logs  # noqa: E402
+from core.web.server import ServerThread  # noqa: E402
+from sandbox.salesforce import SalesforceEmulator  # noqa: E402
+from sandbox.shopify.emulator import ShopifyEmulator  # noqa: E402
+from tests.reliability import factory  # noqa: E402
+from tests.workers.conftest import RedisServer, WorkerProcess  # noqa: E402
+from workers.actors import declare  # noqa: E402
+from workers.broker import make_broker  # noqa: E402
+from workers.run import web_app  # noqa: E402
+
+
+def pct(values: list[float], p: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+def run(rate: int, seconds: float, workers: int, threads: int) -> dict[str, Any]:
+    binary = shutil.which("redis-server")
+    if binary is None:
+        raise SystemExit("redis-server is not installed")
+    tmp = Path(tempfile.mkdtemp(prefix="synchub-bench-latency-"))
+    with SalesforceEmulator(daily_limit=10**7) as sf, ShopifyEmulator() as shop:
+        redis = RedisServer(binary, tmp)
+        spec = {
+            "store": f"sqlite:///{tmp / 'state.db'}",
+            "crm": {
+                "login_url": sf.base_url,
+                "client_id": sf.client_id,
+                "client_secret": sf.client_secret,
+                "ca_bundle": sf.ca_bundle,
+            },
+            "shop": shop.settings(),
+            "flush_window": 1.0,
+        }
+        runtime = factory.build(spec)
+        broker = make_broker(redis.url)
+        actors = declare(broker)
+        env = {
+            **os.environ,
+            "SYNCHUB_RUNTIME": "tests.reliability.factory:runtime",
+            factory.ENV: json.dumps(spec),
+            "SYNCHUB_BROKER_URL": redis.url,
+            "SYNCHUB_LOG_LEVEL": "WARNING",
+            "PYTHONPATH": str(ROOT),
+        }
+        procs = [WorkerProcess(env, tmp / f"w{n}.log", threads) for n in range(workers)]
+        web = ServerThread(web_app(runtime, actors)).start()
+        url = f"{web.url}/webhooks/shop"
+        total = int(rate * seconds)
+        sent_at: dict[str, float] = {}
+        acks: list[float] = []
+        seen_at: dict[str, float] = {}
+        stop = threading.Event()
+
+        def observe() -> None:
+            while not stop.is_set():
+                now = time.perf_counter()
+                with sf.org.lock:
+                    emails = [str(r.get("Email") or "") for r in sf.org.table("Contact").values()]
+                for email in emails:
+                    seen_at.setdefault(email, now)
+                time.sleep(0.02)
+
+        watcher = threading.Thread(target=observe, daemon=True)
+        watcher.start()
+        client = httpx.Client(timeout=30, limits=httpx.Limits(max_connections=32))
+
+        def send(i: int) -> None:
+            email = f"lat{i}@example.pl"
+            body = json.dumps(
+                {
+                    "id": 9_000_000 + i,
+                    "email": email,
+                    "first_name": f"Klient{i}",
+                    "last_name": "Testowy",
+                    "created_at": "2026-11-20T10:00:00+01:00",
+                    "updated_at": datetime.now(UTC).isoformat(),
+                }
+            ).encode()
+            digest = base64.b64encode(hmac.new(shop.webhook_secret.encode(), body, hashlib.sha256).digest()).decode()
+            headers = {
+                "Content-Type": "application/json",
+                "X-Shopify-Topic": "customers/create",
+                "X-Shopify-Event-Id": f"lat-{i}",
+                "X-Shopify-Hmac-Sha256": digest,
+            }
+            t0 = time.perf_counter()
+            sent_at[email] = t0
+            answer = client.post(url, content=body, headers=headers)
+            acks.append(time.perf_counter() - t0)
+            if answer.status_code != 202:
+                raise RuntimeError(f"webhook answered {answer.status_code}: {answer.text}")
+
+        started = time.perf_counter()
+        with ThreadPoolExecutor(max_workers=16) as pool:
+            for i in range(total):
+                due = started + i / rate
+                delay = due - time.perf_counter()
+                if delay > 0:
+                    time.sleep(delay)
+                pool.submit(send, i)
+        send_seconds = time.perf_counter() - started
+        deadline = time.perf_counter() + 120
+        while time.perf_counter() < deadline and not all(e in seen_at for e in sent_at):
+            time.sleep(0.1)
+        stop.set()
+        watcher.join(2)
+        e2e = [seen_at[e] - t for e, t in sent_at.items() if e in seen_at]
+        client.close()
+        web.stop()
+        for p in procs:
+            p.close()
+        broker.close()
+        runtime.close()
+        redis.kill()
+    return {
+        "rate": rate,
+        "seconds": seconds,
+        "sent": total,
+        "achieved_rate": round(total / send_seconds, 1),
+        "arrived": len(e2e),
+        "ack_p50_ms": round(pct(acks, 50) * 1000, 1),
+        "ack_p95_ms": round(pct(acks, 95) * 1000, 1),
+        "ack_p99_ms": round(pct(acks, 99) * 1000, 1),
+        "e2e_p50_s": round(pct(e2e, 50), 2),
+        "e2e_p95_s": round(pct(e2e, 95), 2),
+        "e2e_p99_s": round(pct(e2e, 99), 2),
+        "e2e_mean_s": round(statistics.fmean(e2e), 2) if e2e else float("nan"),
+    }
+
+
+def table(results: list[dict[str, Any]]) -> list[str]:
+    rows = [
+        "| rate | sent (s) | reached the hub | ack p50 / p95 / p99 | goal | webhook → hub p50 / p95 / p99 | goal |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for r in results:
+        rows.append(
+            f"| {r['rate']}/s (achieved {r['achieved_rate']}/s) | {r['sent']:,} ({r['seconds']:g} s) | "
+            f"{r['arrived']:,} | "
+            f"{r['ack_p50_ms']} / {r['ack_p95_ms']} / {r['ack_p99_ms']} ms | p99 < 100 ms | "
+            f"{r['e2e_p50_s']} / {r['e2e_p95_s']} / {r['e2e_p99_s']} s | p95 < 2 s |"
+        )
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
+    parser.add_argument("--rates", default="50,200")
+    parser.add_argument("--seconds", type=float, default=60)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--write-docs", action="store_true")
+    args = parser.parse_args()
+    quiet_logs()
+    results = [run(int(r), args.seconds, args.workers, args.threads) for r in args.rates.split(",")]
+    print("\n".join(table(results)))
+    if args.write_docs:
+        command = "uv run python bench/latency.py " + " ".join(a for a in sys.argv[1:] if a != "--write-docs")
+        replace_section(
+            "\n".join(
+                [
+                    "## Latency: webhook → hub",
+                    "",
+                    f"Command: `{command.strip()}` — {datetime.now(UTC):%Y-%m-%d}, {platform.machine()}, "
+                    f"{os.cpu_count()} logical CPUs (the sender, the web app, {args.workers} worker processes × "
+                    f"{args.threads} threads, redis-server and the emulators share them). Signed `customers/create` "
+                    "webhooks over HTTP to the web app; the CRM written in batches with a 1 s batching window; "
+                    "webhook → hub is from sending the webhook to the Contact existing in the Salesforce emulator.",
+                    "",
+                    *table(results),
+                    "",
+                ]
+            )
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,182 @@
+"""Throughput beside its API bound: Shopify → hub (Salesforce) → the shop again, emulators at 50 ms.
+
+N customers are created in the Shopify emulator; worker processes on a real ``redis-server`` poll
+the shop (the scheduler's job is played by this script: one poll message per second and the
+sweep), write the customers to the Salesforce emulator in sObject Collections of 200, and write the
+canonical id back to each shop customer (the ``synchub.id`` metafield, one mutation per customer:
+Shopify has no bulk write for customers). Every API call takes ``--latency`` seconds.
+
+The bound: each system's calls are counted during the run; with ``c`` calls per change, a latency
+``L`` and ``k`` calls in flight at once (the connector's declared concurrency, the rate limiter's
+cap), that system alone allows ``k / (c × L)`` changes/s, and the slowest system bounds the whole.
+The figure is achieved / bound (goal ≥ 80 %).
+
+    uv run python bench/throughput.py [--changes 2000] [--latency 0.05] [--workers 2] [--write-docs]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from sqlalchemy import func, select  # noqa: E402
+
+from bench._docs import replace_section
+from bench.pipeline import quiet_logs  # noqa: E402
+from connectors.salesforce import SalesforceConnector  # noqa: E402
+from connectors.shopify import ShopifyConnector  # noqa: E402
+from core.store.schema import golden, outbox  # noqa: E402
+from sandbox.salesforce import SalesforceEmulator  # noqa: E402
+from sandbox.shopify.emulator import ShopifyEmulator  # noqa: E402
+from tests.reliability import factory  # noqa: E402
+from tests.workers.conftest import RedisServer, WorkerProcess  # noqa: E402
+from workers.actors import declare  # noqa: E402
+from workers.broker import make_broker  # noqa: E402
+
+
+def run(changes: int, latency: float, workers: int, threads: int) -> dict[str, Any]:
+    binary = shutil.which("redis-server")
+    if binary is None:
+        raise SystemExit("redis-server is not installed")
+    tmp = Path(tempfile.mkdtemp(prefix="synchub-bench-throughput-"))
+    with SalesforceEmulator(daily_limit=10**7) as sf, ShopifyEmulator(restore_rate=100_000.0) as shop:
+        for i in range(changes):
+            shop.add_customer(email=f"klient{i}@example.pl", firstName=f"Klient{i}", lastName="Testowy")
+        sf.faults.latency = latency
+        shop.latency = latency
+        redis = RedisServer(binary, tmp)
+        spec = {
+            "store": f"sqlite:///{tmp / 'state.db'}",
+            "crm": {
+                "login_url": sf.base_url,
+                "client_id": sf.client_id,
+                "client_secret": sf.client_secret,
+                "ca_bundle": sf.ca_bundle,
+                "read_lag_seconds": 1,
+            },
+            "shop": shop.settings(),
+        }
+        runtime = factory.build(spec)
+        broker = make_broker(redis.url)
+        actors = declare(broker)
+        env = {
+            **os.environ,
+            "SYNCHUB_RUNTIME": "tests.reliability.factory:runtime",
+            factory.ENV: json.dumps(spec),
+            "SYNCHUB_BROKER_URL": redis.url,
+            "SYNCHUB_LOG_LEVEL": "WARNING",
+            "PYTHONPATH": str(ROOT),
+        }
+        procs = [WorkerProcess(env, tmp / f"w{n}.log", threads) for n in range(workers)]
+        sf_before, shop_before = sf.api_used, len(shop.requests)
+        started = time.perf_counter()
+        last_poll = 0.0
+        done_at = None
+        while time.perf_counter() - started < 900:
+            now = time.perf_counter()
+            if now - last_poll >= 1.0:  # the scheduler: poll the shop, poll the CRM, sweep
+                actors.poll.send("shop", "customer")
+                actors.poll.send("crm", "customer")
+                actors.sweep.send()
+                last_poll = now
+            with runtime.pipeline.store.begin() as conn:
+                customers = conn.execute(select(func.count()).select_from(golden)).scalar_one()
+                waiting = conn.execute(
+                    select(func.count()).select_from(outbox).where(outbox.c.status.in_(("pending", "inflight", "held")))
+                ).scalar_one()
+            if customers >= changes and waiting == 0:
+                done_at = time.perf_counter()
+                break
+            time.sleep(0.1)
+        elapsed = (done_at or time.perf_counter()) - started
+        sf_calls = sf.api_used - sf_before
+        shop_calls = len(shop.requests) - shop_before
+        for p in procs:
+            p.close()
+        broker.close()
+        runtime.close()
+        redis.kill()
+    achieved = changes / elapsed
+    limits = {
+        "crm (Salesforce)": (sf_calls / changes, SalesforceConnector.rate_limit.concurrency),
+        "shop (Shopify)": (shop_calls / changes, ShopifyConnector.rate_limit.concurrency),
+    }
+    bounds = {name: k / (c * latency) for name, (c, k) in limits.items() if c > 0}
+    bound_name = min(bounds, key=lambda n: bounds[n])
+    return {
+        "changes": changes,
+        "latency_ms": int(latency * 1000),
+        "workers": f"{workers} × {threads} threads",
+        "seconds": round(elapsed, 1),
+        "finished": done_at is not None,
+        "achieved": round(achieved, 1),
+        "calls_per_1000": {n: round(c * 1000, 1) for n, (c, _) in limits.items()},
+        "concurrency": {n: k for n, (_, k) in limits.items()},
+        "bounds": {n: round(b, 1) for n, b in bounds.items()},
+        "bound_by": bound_name,
+        "bound": round(bounds[bound_name], 1),
+        "ratio": round(achieved / bounds[bound_name] * 100),
+    }
+
+
+def table(r: dict[str, Any]) -> list[str]:
+    rows = ["| figure | value | goal |", "| --- | ---: | ---: |"]
+    rows.append(f"| changes (Shopify customers) | {r['changes']:,} | |")
+    rows.append(f"| changes/s achieved (end to end, {r['seconds']} s) | {r['achieved']:,} | |")
+    for name, calls in r["calls_per_1000"].items():
+        rows.append(
+            f"| {name}: API calls per 1,000 changes · concurrency · bound | "
+            f"{calls:,} · {r['concurrency'][name]} · {r['bounds'][name]:,}/s | |"
+        )
+    rows.append(f"| bound (the slowest system: {r['bound_by']}) | {r['bound']:,} changes/s | |")
+    rows.append(f"| achieved / bound | {r['ratio']} % | ≥ 80 % |")
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
+    parser.add_argument("--changes", type=int, default=2000)
+    parser.add_argument("--latency", type=float, default=0.05)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--write-docs", action="store_true")
+    args = parser.parse_args()
+    quiet_logs()
+    result = run(args.changes, args.latency, args.workers, args.threads)
+    print("\n".join(table(result)))
+    if not result["finished"]:
+        print("did not finish within 900 s")
+    if args.write_docs:
+        command = "uv run python bench/throughput.py " + " ".join(a for a in sys.argv[1:] if a != "--write-docs")
+        replace_section(
+            "\n".join(
+                [
+                    "## Throughput beside the API bound",
+                    "",
+                    f"Command: `{command.strip()}` — {datetime.now(UTC):%Y-%m-%d}, {platform.machine()}, "
+                    f"{os.cpu_count()} logical CPUs, worker processes on redis-server, SQLite store. Shopify → hub "
+                    f"(Salesforce emulator) → the shop (the `synchub.id` metafield), every API call "
+                    f"{result['latency_ms']} ms. The bound is each system's `concurrency / (calls per change × "
+                    "latency)`; the slowest system's is the pipeline's.",
+                    "",
+                    *table(result),
+                    "",
+                ]
+            )
+        )
+
+
+if __name__ == "__main__":
+    main()
