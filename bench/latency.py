@@ -35,7 +35,7 @@ sys.path.insert(0, str(ROOT))
 
 import httpx  # noqa: E402
 
-from bench._docs import replace_section
+from bench._docs import replace_section  # noqa: E402
 from bench.pipeline import quiet_logs  # noqa: E402
 from core.web.server import ServerThread  # noqa: E402
 from sandbox.salesforce import SalesforceEmulator  # noqa: E402

@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import func, select  # noqa: E402
 
-from bench._docs import replace_section
+from bench._docs import replace_section  # noqa: E402
 from bench.pipeline import quiet_logs  # noqa: E402
 from connectors.salesforce import SalesforceConnector  # noqa: E402
 from connectors.shopify import ShopifyConnector  # noqa: E402
