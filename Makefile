@@ -28,9 +28,21 @@ typecheck:
 pytest:
 	$(UV) run pytest -q
 
+## Every benchmark, each writing its section of docs/benchmarks.md (or docs/reliability.md): about 30 min.
 bench: setup
-	$(UV) run python bench/mapping.py
-	$(UV) run python bench/pipeline.py
+	$(UV) run python bench/mapping.py --write-docs
+	$(UV) run python bench/pipeline.py --write-docs
+	$(UV) run python bench/overhead.py --write-docs
+	$(UV) run python bench/idle.py --write-docs
+	$(UV) run python bench/workers.py --write-docs
+	$(UV) run python bench/salesforce.py --write-docs
+	$(UV) run python bench/shopify.py
+	$(UV) run python bench/throughput.py --write-docs
+	$(UV) run python bench/latency.py --write-docs
+	$(UV) run python bench/growth.py --write-docs
+	$(UV) run python bench/storm.py --write-docs
+	$(UV) run python -m sandbox.tryton.server prepare
+	$(UV) run python bench/tryton.py --write-docs
 
 docs: setup
 	$(UV) run synchub mappings docs
