@@ -87,6 +87,11 @@ def run(rate: int, seconds: float, workers: int, threads: int) -> dict[str, Any]
         web = ServerThread(web_app(runtime, actors)).start()
         url = f"{web.url}/webhooks/shop"
         total = int(rate * seconds)
+        # the customers exist in the shop, as they would: what synchub writes back to them succeeds
+        gids = [
+            shop.add_customer(email=f"lat{i}@example.pl", firstName=f"Klient{i}", lastName="Testowy")
+            for i in range(total)
+        ]
         sent_at: dict[str, float] = {}
         acks: list[float] = []
         seen_at: dict[str, float] = {}
@@ -109,7 +114,7 @@ def run(rate: int, seconds: float, workers: int, threads: int) -> dict[str, Any]
             email = f"lat{i}@example.pl"
             body = json.dumps(
                 {
-                    "id": 9_000_000 + i,
+                    "id": int(gids[i].rsplit("/", 1)[1]),
                     "email": email,
                     "first_name": f"Klient{i}",
                     "last_name": "Testowy",

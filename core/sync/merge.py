@@ -90,6 +90,8 @@ def decide(unit: str, rule: str, golden: Side, incoming: Side, base: Any, owner_
         return _bookkeeping(unit, g, v)
     agreed = _agreeing_rows(g, v)
     if agreed is not None:
+        if agreed == g:  # the incoming rows say nothing the golden ones do not: no change at all
+            return Decision(g, False, False, "agree")
         return Decision(agreed, True, False, "change")
     if base is MISSING and is_empty(v) and not is_empty(g):
         return Decision(g, False, False, "first-link")

@@ -93,6 +93,10 @@ class FlushResult:
     calls: int = 0
 
 
+POLL_CHUNK = 50
+"""Records ingested per transaction when a page is polled."""
+
+
 class _Clash(Exception):
     """Another transaction changed the golden record first: redo the ingest on fresh data."""
 
@@ -514,6 +518,7 @@ class Pipeline:
             return IngestResult("unchanged", cid)
 
         result = IngestResult("applied", cid, merge_candidate=merge_candidate)
+        agreed: dict[str, Any] = {}
         revert: dict[str, Any] = {}
         history: list[dict[str, Any]] = []
         new_data = _deep_copy(data)
@@ -552,6 +557,8 @@ class Pipeline:
                         "resolved_at": None if decision.parked else now,
                     },
                 )
+            if decision.rule == "agree":  # S holds what the golden record holds, in fewer words
+                agreed[unit] = decision.value
             golden_changes = decision.value != current or current is MISSING
             if golden_changes:
                 set_path(new_data, path, decision.value)
@@ -575,7 +582,7 @@ class Pipeline:
         if history:
             _INSERT_HISTORY.many(conn, history)
 
-        new_base = {**base, **incoming}
+        new_base = {**base, **incoming, **agreed}
         self._save_base(conn, entity, cid, system.name, new_base, source_ts, now, exists=base_row is not None)
         if created:
             _INSERT_GOLDEN.run(
@@ -1204,10 +1211,17 @@ class Pipeline:
             page = system.connector.read_changes(entity, cursor)
             if not page.records and page.cursor == cursor:
                 break  # nothing new: an idle poll costs one call and no write
-            with self.store.begin() as conn:
-                for rec in page.records:
-                    self.ingest(system.name, entity, rec.data, deleted=rec.deleted, conn=conn)
-                self._save_cursor(conn, system.name, entity, page.cursor)
+            # a few records per transaction: the store's write lock is never held long (webhooks are
+            # acknowledged only once they are in the inbox); the cursor moves with the last chunk, so a
+            # crash re-reads the page, and ingesting a record again changes nothing
+            records = page.records or []
+            for start in range(0, max(len(records), 1), POLL_CHUNK):
+                chunk = records[start : start + POLL_CHUNK]
+                with self.store.begin() as conn:
+                    for rec in chunk:
+                        self.ingest(system.name, entity, rec.data, deleted=rec.deleted, conn=conn)
+                    if start + POLL_CHUNK >= len(records):
+                        self._save_cursor(conn, system.name, entity, page.cursor)
             total += len(page.records)
             if not page.more:
                 break
