@@ -27,9 +27,13 @@ ENV = "SYNCHUB_STORM"
 def build(spec: dict[str, Any]) -> Runtime:
     crm = SalesforceConnector("crm", spec["crm"])
     shop = ShopifyConnector("shop", spec["shop"])
+    # "in" for benches that measure one direction: nothing is written back to the shop
+    shop_flow = str(spec.get("shop_flow", "both"))
     systems = Systems(
         hub=System("crm", "salesforce", load_mapping(MAPPINGS / "salesforce.yaml"), {"customer": "both"}, crm),
-        spokes={"shop": System("shop", "shopify", load_mapping(MAPPINGS / "shopify.yaml"), {"customer": "both"}, shop)},
+        spokes={
+            "shop": System("shop", "shopify", load_mapping(MAPPINGS / "shopify.yaml"), {"customer": shop_flow}, shop)
+        },
     )
     pipeline = Pipeline(
         Store(spec["store"]),
