@@ -284,6 +284,7 @@ VALID_INPUTS: dict[str, Strategy] = {
     "datetime": _datetime,
     "decimal": _decimal,
     "money": _money,
+    "add_tax": _money,
     "int": _int,
     "bool": _bool,
     "country_iso2": _country,

@@ -155,11 +155,14 @@ def demo_command(
     once: Annotated[bool, typer.Option("--once", help="run the day, print the summary and exit")] = False,
     people: Annotated[int, typer.Option(help="customers of the demo retailer")] = 300,
     port: Annotated[int | None, typer.Option(help="dashboard port (default: a free one)")] = None,
+    erp: Annotated[
+        bool, typer.Option("--erp/--no-erp", help="run the ERP and store POS on a real Tryton server (built once)")
+    ] = True,
 ) -> None:
     """One omnichannel day of a Polish retailer on the emulators, from config.example.toml."""
     from sandbox.demo.day import run as run_demo
 
-    result = run_demo(people, once=once, port=port, console=out)
+    result = run_demo(people, once=once, port=port, console=out, with_erp=erp)
     if result.summary.lost:
         raise typer.Exit(1)
 

@@ -60,9 +60,14 @@ def start(
         heartbeat_timeout_ms=heartbeat_timeout_ms or _env_int("SYNCHUB_HEARTBEAT_TIMEOUT_MS"),
         maintenance_chance=maintenance_chance or _env_int("SYNCHUB_MAINTENANCE_CHANCE"),
     )
-    actors = declare(broker)
+    # The worker starts before the actors declare their queue: dramatiq's in-process StubBroker lists
+    # its delay queue among its queues, so a worker started after the declaration takes the delay
+    # queue for an ordinary one and holds only 2 × threads delayed messages; a few far-future ones
+    # (a back-off, the next flush) then starve every message due now. Declared afterwards, each
+    # queue gets its own consumer, the delay queue with dramatiq's large delay prefetch.
     worker = dramatiq.Worker(broker, worker_threads=threads, worker_timeout=100)
     worker.start()
+    actors = declare(broker)
     return Running(broker, actors, worker, runtime)
 
 

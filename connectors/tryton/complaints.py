@@ -34,6 +34,30 @@ def _vals(payload: dict[str, Any]) -> dict[str, Any]:
     return vals
 
 
+def complaint_type(conn: TrytonConnector) -> int:
+    """The ``complaint_type`` setting as an id: given as one, or as the type's name (what a clerk sees
+    in Tryton), looked up once."""
+    setting = conn.settings.get("complaint_type")
+    if setting in (None, ""):
+        raise ConfigError(
+            "the tryton spoke needs `complaint_type` (a sale.complaint.type name or id) to create complaints"
+        )
+    if isinstance(setting, int) or str(setting).isdigit():
+        return int(str(setting))
+    key = ("sale.complaint.type", str(setting))
+    cached = conn._ids.get(key)
+    if cached is None:
+        rows = conn.client.search_read("sale.complaint.type", [["name", "=", str(setting)]], ["id"])
+        if len(rows) != 1:
+            names = sorted(str(r["name"]) for r in conn.client.search_read("sale.complaint.type", [], ["name"]))
+            raise ConfigError(
+                f"complaint_type = {str(setting)!r}: Tryton has {'no' if not rows else 'more than one'} "
+                f"sale.complaint.type of that name (it has: {', '.join(names) or 'none'})"
+            )
+        cached = conn._ids[key] = int(rows[0]["id"])
+    return int(cached)
+
+
 def write_complaints(conn: TrytonConnector, batch: list[WriteRequest]) -> list[WriteResult]:
     client = conn.client
     found = conn.by_code("sale.complaint", "reference", [r.canonical_id for r in batch], FIELDS)
@@ -56,17 +80,13 @@ def write_complaints(conn: TrytonConnector, batch: list[WriteRequest]) -> list[W
                 continue
             vals = _vals(req.payload)
             if current is None:
-                ctype = conn.settings.get("complaint_type")
-                if not ctype:
-                    raise ConfigError(
-                        "the tryton spoke needs `complaint_type` (a sale.complaint.type id) to create complaints"
-                    )
+                ctype = complaint_type(conn)
                 if not vals.get("customer"):
                     raise RecordRejected(
                         "a Tryton complaint needs its customer (sync the customer first)", code="REQUIRED"
                     )
                 (cid,) = client.model(
-                    "sale.complaint", "create", [{**vals, "type": int(ctype), "reference": req.canonical_id}]
+                    "sale.complaint", "create", [{**vals, "type": ctype, "reference": req.canonical_id}]
                 )
                 results.append(WriteResult(native_id=str(cid)))
                 continue

@@ -86,6 +86,11 @@ def decide(unit: str, rule: str, golden: Side, incoming: Side, base: Any, owner_
     changed_on_hub = (base is MISSING and not is_empty(g)) or (base is not MISSING and g != base)
     if g == v:
         return Decision(v, True, False, "change")
+    if v is None and not is_empty(g) and unit.startswith("consents.") and unit.endswith(".granted"):
+        # "unknown" says nothing about a consent someone gave or withdrew: a system that can only say
+        # "withdrawn" (the CRM's HasOptedOutOfEmail, false for everyone else) holds what we wrote to it
+        # in fewer words. Taking its unknown would erase the consent and write it back for ever.
+        return Decision(g, False, False, "agree")
     if unit in BOOKKEEPING:
         return _bookkeeping(unit, g, v)
     agreed = _agreeing_rows(g, v)
@@ -108,8 +113,8 @@ def decide(unit: str, rule: str, golden: Side, incoming: Side, base: Any, owner_
         win = incoming.is_hub
     elif rule == "newest":
         win = _newest(golden, incoming)
-    elif rule == "fill":
-        win = is_empty(g)
+    elif rule == "fill":  # the system only fills gaps: its other value is expected, not a conflict
+        return Decision(v, True, False, "fill") if is_empty(g) else Decision(g, False, False, "fill")
     elif rule == "union":
         return Decision(_union(g, v, base), True, True, "union")
     elif rule == "manual":

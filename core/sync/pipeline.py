@@ -918,6 +918,45 @@ class Pipeline:
             )
         return out
 
+    def _unlinked(
+        self, conn: Connection, system: System, entity: str, links: dict[str, str], now: datetime
+    ) -> dict[str, str]:
+        """The new cross-references a batch of creates still has to record. A poll of the same system
+        can read a record we created before our write's answer is recorded, and link it by its
+        identity keys: that link is ours already. A record a create answered with that is linked to
+        another golden record (the system matched our create to a record it had) is two golden
+        records of one thing: a merge candidate for a person to judge, and no second link."""
+        rows = conn.execute(
+            select(xref.c.canonical_id, xref.c.native_id).where(
+                xref.c.entity == entity,
+                xref.c.system == system.name,
+                or_(xref.c.native_id.in_(list(links.values())), xref.c.canonical_id.in_(list(links))),
+            )
+        ).fetchall()
+        linked_cids = {r.canonical_id for r in rows}
+        owner = {r.native_id: r.canonical_id for r in rows}
+        out: dict[str, str] = {}
+        for cid, nid in links.items():
+            if cid in linked_cids:
+                continue  # linked meanwhile (by a poll of this system)
+            other = owner.get(nid)
+            if other is not None and other != cid:
+                log.warning("xref.taken", system=system.name, entity=entity, canonical_id=cid, other=other)
+                conn.execute(
+                    insert(merge_candidates).values(
+                        entity=entity,
+                        canonical_id=cid,
+                        candidates=[other],
+                        keys=[{"kind": "xref", "value": f"{system.name}:{nid}"}],
+                        system=system.name,
+                        status="open",
+                        created_at=now,
+                    )
+                )
+                continue
+            out[cid] = nid
+        return out
+
     def _record_successes(
         self, conn: Connection, system: System, entity: str, done: list[tuple[Any, Any]], natives: dict[str, str | None]
     ) -> None:
@@ -927,18 +966,18 @@ class Pipeline:
         if not done:
             return
         now = self.clock()
+        links = {
+            row.canonical_id: str(res.native_id)
+            for row, res in done
+            if res.native_id and row.op == "upsert" and natives[row.canonical_id] is None
+        }
+        if links:
+            links = self._unlinked(conn, system, entity, links, now)
         _INSERT_XREF.many(
             conn,
             [
-                {
-                    "entity": entity,
-                    "canonical_id": row.canonical_id,
-                    "system": system.name,
-                    "native_id": res.native_id,
-                    "created_at": now,
-                }
-                for row, res in done
-                if res.native_id and row.op == "upsert" and natives[row.canonical_id] is None
+                {"entity": entity, "canonical_id": cid, "system": system.name, "native_id": nid, "created_at": now}
+                for cid, nid in links.items()
             ],
         )
         _DONE.many(conn, [{"i": row.id, "now": now} for row, _ in done])

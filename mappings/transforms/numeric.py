@@ -126,6 +126,31 @@ def money(value: Any, places: Places = 2) -> Decimal:
     return _round(to_decimal(value), places)
 
 
+Rate = Annotated[Decimal, Field(ge=0, le=1)]
+
+
+def add_tax_out(value: Any, rate: Rate) -> str:
+    """Gross → net: divided by ``1 + rate``, kept to 4 decimals (what an ERP stores as a net unit price)."""
+    return plain(_round(to_decimal(value) / (_ONE + Decimal(rate)), 4))
+
+
+@transform(
+    examples=[
+        ExP("162.6016", Decimal("200.00"), rate=Decimal("0.23")),
+        ExP("24.39", Decimal("30.00"), rate=Decimal("0.23"), note="rounded half up to cents"),
+        ExP("100", Decimal("108.00"), rate=Decimal("0.08")),
+        Fails("12 zł", rate=Decimal("0.23")),
+    ],
+    inverse=add_tax_out,
+)
+def add_tax(value: Any, rate: Rate) -> Decimal:
+    """A net amount (an ERP's unit price before VAT) → the gross amount a shop shows: times ``1 +
+    rate``, rounded half up to cents. The way out divides (gross → net, 4 decimals), so a shop's
+    tax-inclusive price goes to the ERP net and the ERP adds the same VAT back: 200.00 → 162.6016 →
+    200.00. One rate per field: products taxed at another rate need their own mapping."""
+    return _round(to_decimal(value) * (_ONE + Decimal(rate)), 2)
+
+
 @transform(
     examples=[
         Ex("3", 3),

@@ -16,11 +16,13 @@ import json
 import os
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import httpx
+from dramatiq import Message
 from rich.console import Console
 from sqlalchemy import select
 
@@ -37,6 +39,8 @@ from sandbox.demo.summary import Summary, render, summarise
 from sandbox.inpost.emulator import ShipXEmulator
 from sandbox.salesforce import SalesforceEmulator
 from sandbox.shopify.emulator import ShopifyEmulator
+from sandbox.tryton.erp import Erp
+from sandbox.tryton.server import TrytonServer, is_prepared
 from workers.run import Running, start, web_app
 from workers.runtime import Runtime, install, runtime_from_config
 
@@ -45,6 +49,8 @@ EXAMPLE = ROOT / "config.example.toml"
 SHIPX_TOKEN = "demo-shipx-token"  # noqa: S105 - the local emulator's, not a secret
 SHIPX_ORG = 1
 WEBHOOK_TOPICS = ("customers/create", "customers/update", "orders/create", "orders/updated")
+SHOP_WAREHOUSE = "Magazyn Kraków"  # the shop's location for the ERP's WH-KRK (mappings/shopify.yaml)
+VAT = Decimal("1.23")
 
 
 @dataclass
@@ -58,6 +64,12 @@ class Facts:
     inpost_returns: int
     shop_fulfilments: int
     locker_orders: int
+    erp_parties: int = 0
+    erp_sales: int = 0
+    erp_complaints: int = 0
+    crm_store_tasks: int = 0
+    shop_stock_at_till: tuple[int | None, int | None] = (None, None)
+    """The shop's available quantity of what was sold at the till: before the sale, after the sync."""
 
 
 @dataclass
@@ -76,6 +88,9 @@ class Stack:
     workers: Running
     config: Config
     web: ServerThread | None
+    erp: Erp | None = None
+    seen: dict[str, Any] = field(default_factory=dict)
+    """What the day observed on the way, for the facts."""
 
     @property
     def hub(self) -> str:
@@ -94,19 +109,48 @@ class Stack:
                 if system.reads(entity):
                     self.workers.actors.poll.send(system.name, entity)
         deadline = time.monotonic() + timeout
+        # the in-process broker's queues count a message until it has been processed, not only while
+        # it waits; delayed messages (back-offs, the next flush) live in the ".DQ" queues, and are
+        # work only when the store still has something pending, which _idle() sees
+        queues = list(self.workers.broker.queues.values())
         quiet, idle_queues = 0, 0
         while time.monotonic() < deadline:
             time.sleep(0.25)
             self.shop.wait_webhooks()
-            queues = self.workers.broker.queues  # the in-process broker's
-            queued = sum(q.qsize() for q in queues.values())
-            quiet = quiet + 1 if queued == 0 and self._idle() else 0
+            busy = sum(q.qsize() for q in queues)
+            quiet = quiet + 1 if busy == 0 and self._idle() else 0
             if quiet >= 3:
                 return
-            idle_queues = idle_queues + 1 if queued == 0 else 0
+            idle_queues = idle_queues + 1 if busy == 0 else 0
             if idle_queues and idle_queues % 8 == 0:  # work pending, no message for it: the sweep's job
                 self.workers.actors.sweep.send()
-        raise TimeoutError("the workers did not settle")
+        if os.environ.get("SYNCHUB_DEMO_DEBUG"):
+            import faulthandler
+
+            faulthandler.dump_traceback(all_threads=True)
+        raise TimeoutError(f"the workers did not settle: {self._waiting()}")
+
+    def _waiting(self) -> str:
+        """What is still queued or delayed (actor, args, due in s), for the error."""
+        now = time.time() * 1000
+        out = []
+        for name, q in self.workers.broker.queues.items():
+            for m in list(q.queue):
+                msg = Message.decode(m) if isinstance(m, bytes) else m
+                eta = msg.options.get("eta")
+                due = f" due in {(eta - now) / 1000:.1f} s" if eta else ""
+                out.append(f"{name}: {msg.actor_name}{tuple(msg.args)}{due}")
+            if q.unfinished_tasks:
+                out.append(f"{name}: {q.unfinished_tasks} unfinished")
+        if os.environ.get("SYNCHUB_DEMO_DEBUG"):
+            for qn, ct in self.workers.worker.consumers.items():
+                c = getattr(ct, "consumer", None)
+                sem = getattr(getattr(c, "prefetch_semaphore", None), "_value", "?")
+                out.append(
+                    f"consumer {qn}: alive={ct.is_alive()} paused={ct.paused} running={ct.running} "
+                    f"sem={sem} delayed={ct.delay_queue.qsize()}"
+                )
+        return "; ".join(out) or "nothing queued (the store has pending work)"
 
     def _idle(self) -> bool:
         with self.pipeline.store.begin() as conn:
@@ -121,15 +165,21 @@ def _point(settings: SystemSettings, **overrides: Any) -> SystemSettings:
     return SystemSettings.model_validate({**settings.model_dump(), **overrides})
 
 
-def demo_config(sf: SalesforceEmulator, shop: ShopifyEmulator, shipx: ShipXEmulator, workdir: Path) -> Config:
-    """config.example.toml, with the emulators' credentials and addresses."""
+def demo_config(
+    sf: SalesforceEmulator,
+    shop: ShopifyEmulator,
+    shipx: ShipXEmulator,
+    workdir: Path,
+    erp: TrytonServer | None = None,
+) -> Config:
+    """config.example.toml, with the emulators' credentials and addresses (and the Tryton server's)."""
     environ = {
         "SF_CLIENT_ID": sf.client_id,
         "SF_PRIVATE_KEY": sf.private_key_pem or "",
         "SF_USERNAME": sf.username,
         "SHOPIFY_PL_TOKEN": shop.token,
         "SHOPIFY_PL_WEBHOOK_SECRET": shop.webhook_secret,
-        "TRYTON_PASSWORD": "not-used",
+        "TRYTON_PASSWORD": erp.password if erp is not None else "not-used",
         "INPOST_ORG_ID": str(SHIPX_ORG),
         "INPOST_TOKEN": SHIPX_TOKEN,
     }
@@ -138,7 +188,17 @@ def demo_config(sf: SalesforceEmulator, shop: ShopifyEmulator, shipx: ShipXEmula
     spokes = dict(config.spokes)
     spokes["shop_pl"] = _point(spokes["shop_pl"], **{k: v for k, v in shop.settings().items() if k == "base_url"})
     spokes["lockers"] = _point(spokes["lockers"], base_url=shipx.url)
-    spokes.pop("erp", None)  # the ERP and POS need a real Tryton server: see README
+    if erp is None:
+        spokes.pop("erp", None)
+    else:
+        spokes["erp"] = _point(
+            spokes["erp"],
+            base_url=erp.base_url,
+            database=erp.database,
+            login=erp.login,
+            warehouses=["WH-KRK"],
+            complaint_type="Reklamacja",
+        )
     return config.model_copy(
         update={
             "hub": hub,
@@ -148,12 +208,26 @@ def demo_config(sf: SalesforceEmulator, shop: ShopifyEmulator, shipx: ShipXEmula
     )
 
 
-def seed(stack: Stack, shop_ids: dict[int, str], crm_ids: dict[int, str], world: Retailer) -> None:
+def _net(gross: Decimal) -> Decimal:
+    """The list price (net of 23 % VAT) the ERP keeps and the CRM's Price__c holds."""
+    return (gross / VAT).quantize(Decimal("0.01"))
+
+
+def seed(
+    stack: Stack, shop_ids: dict[int, str], crm_ids: dict[int, str], world: Retailer, erp_ids: dict[int, int]
+) -> None:
     for product in world.products:  # the CRM's product catalogue: order products are priced from it
         stack.sf.org.create(
             "Product2",
-            {"Name": product.name, "ProductCode": product.sku, "Price__c": float(product.price), "IsActive": True},
+            {
+                "Name": product.name,
+                "ProductCode": product.sku,
+                "Price__c": float(_net(product.price)),
+                "IsActive": True,
+            },
         )
+    if stack.erp is not None:
+        seed_erp(stack, stack.erp, world, erp_ids)
     for p in world.known_in("crm"):
         # the CRM holds some phones as people dictate them, some internationally
         phone = p.phone_local if p.key % 2 else p.phone_e164
@@ -184,11 +258,40 @@ def seed(stack: Stack, shop_ids: dict[int, str], crm_ids: dict[int, str], world:
         stack.shipx.add_point(name)
 
 
+def seed_erp(stack: Stack, erp: Erp, world: Retailer, erp_ids: dict[int, int]) -> None:
+    """The ERP as the morning finds it: the catalogue with its stock in the Kraków warehouse, and the
+    store's loyalty-card customers as the till keyed them in (a local phone number, rarely an email).
+    The shop stocks every product the ERP publishes, at its own location for that warehouse."""
+    stack.shop.add_location(SHOP_WAREHOUSE)
+    for product in world.products:
+        erp.add_product(product.sku, product.name, _net(product.price))
+        erp.receive(product.sku, product.stock)
+    for code in erp.ids["products"]:  # the ERP's older products too: every one has a shop item
+        stack.shop.add_item(code, {SHOP_WAREHOUSE: 0})
+    (poland,) = erp.search("country.country", [["code", "=", "PL"]], ["id"])
+    for p in world.known_in("pos"):
+        erp_ids[p.key] = erp.add_party(
+            f"{p.first_name} {p.last_name}",
+            # the loyalty-card form asks for an email: shop customers gave theirs; of the rest, a third
+            email=p.email if p.in_shop or p.key % 3 == 0 else None,
+            mobile=p.phone_local,
+            address={"street": p.street, "postal_code": p.postal_code, "city": p.city, "country": poland["id"]},
+        )
+
+
 def _crm_contact(stack: Stack, email: str) -> str | None:
     for rid, c in stack.sf.org.table("Contact").items():
         if not c.get("IsDeleted") and str(c.get("Email") or "").lower() == email.lower():
             return str(rid)
     return None
+
+
+def _shop_stock(stack: Stack, sku: str) -> int | None:
+    """The available quantity of the shop's item at the ERP warehouse's location."""
+    if not any(i.get("sku") == sku for i in stack.shop.items.values()):
+        return None
+    quantities = stack.shop.level(sku, SHOP_WAREHOUSE)["quantities"]
+    return int(next(q["quantity"] for q in quantities if q["name"] == "available"))
 
 
 def _address(p: Person) -> dict[str, Any]:
@@ -222,6 +325,7 @@ def _locker_order(stack: Stack, world: Retailer, p: Person, gid: str, n: int) ->
 def play(stack: Stack, world: Retailer, say: Console, *, orders: int = 12) -> None:
     shop_ids: dict[int, str] = {}
     crm_ids: dict[int, str] = {}
+    erp_ids: dict[int, int] = {}
 
     def step(title: str) -> None:
         say.print(f"\n[bold cyan]▸ {title}[/]")
@@ -229,15 +333,25 @@ def play(stack: Stack, world: Retailer, say: Console, *, orders: int = 12) -> No
     settle = stack.settle
 
     step("Morning: the shop, the CRM and the lockers as they stand")
-    seed(stack, shop_ids, crm_ids, world)
+    seed(stack, shop_ids, crm_ids, world, erp_ids)
     time.sleep(2.5)  # Salesforce reads stop a moment behind now (read_lag_seconds): let the seeds settle
+    erp_part = (
+        f", {len(erp_ids)} loyalty-card customers and {len(world.products)} products with stock in the ERP"
+        if stack.erp is not None
+        else ""
+    )
     say.print(
-        f"  {len(shop_ids)} shop customers, {len(crm_ids)} CRM contacts, {len(world.lockers)} parcel lockers; "
-        f"{len(world.cross_channel)} people are known in more than one channel "
-        "(upper-case emails in the shop, local phone numbers in the CRM)"
+        f"  {len(shop_ids)} shop customers, {len(crm_ids)} CRM contacts{erp_part}, {len(world.lockers)} parcel "
+        f"lockers; {len(world.cross_channel)} people are known in more than one channel "
+        "(upper-case emails in the shop, local phone numbers in the CRM and at the till)"
     )
     settle()
     say.print("  synced: one golden record per person, every system's id cross-referenced")
+    if stack.erp is not None:
+        say.print(
+            f"  the ERP's stock is the shop's: {_shop_stock(stack, world.products[0].sku)} × "
+            f"{world.products[0].name} available in the shop ({SHOP_WAREHOUSE})"
+        )
     if stack.web is not None:  # from now on the shop and the lockers push their changes as webhooks
         shopify = stack.pipeline.systems.get("shop_pl").connector
         assert isinstance(shopify, ShopifyConnector)
@@ -285,6 +399,29 @@ def play(stack: Stack, world: Retailer, say: Console, *, orders: int = 12) -> No
     where = pickup[0].get("Pickup_Store__c") if pickup else "not synced"
     say.print(f"  in the CRM as a click & collect order for {where}; no parcel is made for it")
 
+    if stack.erp is not None:
+        step("A purchase at the Kraków store's till by a customer the shop already knows")
+        regular = next(p for p in world.cross_channel if p.in_pos and p.in_shop and p.key in erp_ids)
+        product = world.products[0]
+        before = _shop_stock(stack, product.sku)
+        stack.erp.pos_sale(erp_ids[regular.key], [(product.sku, 2, str(product.price))], post=True)
+        settle()
+        stack.seen["shop_stock_at_till"] = (before, _shop_stock(stack, product.sku))
+        tasks = [
+            t
+            for t in stack.sf.org.table("Task").values()
+            if t.get("Channel__c") == "store" and t.get("WhoId") == _crm_contact(stack, regular.email)
+        ]
+        say.print(
+            f"  {regular.first_name} {regular.last_name}: the ticket is in the CRM's timeline "
+            f"({tasks[0].get('Subject') if tasks else 'not synced'}); the ERP's stock went down and so did the "
+            f"shop's: {product.name} {before} → {_shop_stock(stack, product.sku)}"
+        )
+        sales = stack.erp.search("sale.sale", [], ["id", "reference", "state"])
+        say.print(
+            f"  the web orders are sales in the ERP: {len(sales)} ({', '.join(sorted({s['state'] for s in sales}))})"
+        )
+
     step("A return by phone: the agent approves it in the CRM, InPost gets a return parcel")
     returning = buyers[0] if buyers else collector
     caller = _crm_contact(stack, returning.email)
@@ -330,7 +467,14 @@ def play(stack: Stack, world: Retailer, say: Console, *, orders: int = 12) -> No
     )
     time.sleep(2.5)
     settle()
-    say.print("  recorded in the hub against the customer and the order (with the ERP running, also in Tryton)")
+    if stack.erp is not None:
+        complaints = stack.erp.search("sale.complaint", [], ["id", "state", "description"])
+        say.print(
+            f"  recorded in the hub against the customer and the order, and in the ERP as "
+            f"{len(complaints)} complaint(s) ({', '.join(c['state'] for c in complaints)}) for the back office"
+        )
+    else:
+        say.print("  recorded in the hub against the customer and the order")
 
     step("A customer unsubscribes in the shop: it wins over the older opt-in in the CRM")
     opted = next(p for p in world.cross_channel if p.in_shop and p.in_crm and p.marketing_opt_in)
@@ -395,23 +539,39 @@ def play(stack: Stack, world: Retailer, say: Console, *, orders: int = 12) -> No
         say.print("  an operator fixed the email in the dashboard and replayed it: applied")
 
 
-def run(people: int = 300, *, once: bool = True, port: int | None = None, console: Console | None = None) -> DemoResult:
+def _erp_server(say: Console, with_erp: bool) -> TrytonServer | None:
+    """A real trytond for the ERP and the store's till: built once into a cache (its own venv and a
+    template database), then started from a copy of the template in seconds."""
+    if not with_erp:
+        say.print("  [yellow]ERP and store POS (Tryton) left out of this run[/] (--no-erp)")
+        return None
+    if not is_prepared():
+        say.print("  preparing Tryton once (its own venv and a template database; a minute or two)…")
+    return TrytonServer()
+
+
+def run(
+    people: int = 300,
+    *,
+    once: bool = True,
+    port: int | None = None,
+    console: Console | None = None,
+    with_erp: bool = True,
+) -> DemoResult:
     """Run the day; with ``once=False`` keep the dashboard up until Ctrl-C. Returns the summary."""
     say = console or Console()
     configure_logging(False, os.environ.get("SYNCHUB_LOG_LEVEL", "ERROR"))
     workdir = Path(tempfile.mkdtemp(prefix="synchub-demo-"))
     world = retailer(people)
     say.print("[bold]synchub demo[/] — one day of a Polish homeware retailer (config.example.toml)")
-    say.print(
-        "  [yellow]ERP and store POS (Tryton) are not part of this demo run[/]: their connector is tested against "
-        "a real trytond (`uv run python -m sandbox.tryton.server prepare`, then `uv run pytest tests/tryton`)"
-    )
+    erp_server = _erp_server(say, with_erp)
     with (
         SalesforceEmulator() as sf,
         ShopifyEmulator(restore_rate=2000.0) as shop,
         ShipXEmulator(token=SHIPX_TOKEN, organization_id=SHIPX_ORG) as shipx,
     ):
-        config = demo_config(sf, shop, shipx, workdir)
+        config = demo_config(sf, shop, shipx, workdir, erp_server)
+        erp = Erp(erp_server) if erp_server is not None else None
         runtime = runtime_from_config(config)
         pipeline = runtime.pipeline
         install(runtime)
@@ -424,7 +584,7 @@ def run(people: int = 300, *, once: bool = True, port: int | None = None, consol
         except RuntimeError as exc:
             say.print(f"  dashboard not served: {exc}")
             web = None
-        stack = Stack(sf, shop, shipx, runtime, workers, config, web)
+        stack = Stack(sf, shop, shipx, runtime, workers, config, web, erp)
         try:
             play(stack, world, say)
             summary = summarise(pipeline.store, stack.hub)
@@ -445,7 +605,13 @@ def run(people: int = 300, *, once: bool = True, port: int | None = None, consol
                 inpost_returns=sum(1 for x in shipx.shipments() if x.get("is_return")),
                 locker_orders=sum(1 for o in shop.orders.values() if "inpost" in str(o.get("shippingLine"))),
                 shop_fulfilments=sum(len(o["fulfillments"]) for o in shop.orders.values()),
+                crm_store_tasks=sum(1 for t in sf.org.table("Task").values() if t.get("Channel__c") == "store"),
+                shop_stock_at_till=stack.seen.get("shop_stock_at_till", (None, None)),
             )
+            if erp is not None:
+                facts.erp_parties = len(erp.search("party.party", [], ["id"])) - 1  # less the company's own
+                facts.erp_sales = len(erp.search("sale.sale", [], ["id"]))
+                facts.erp_complaints = len(erp.search("sale.complaint", [], ["id"]))
             if not once and web is not None:
                 say.print("\nThe dashboard stays up; Ctrl-C to stop.")
                 try:
@@ -460,3 +626,7 @@ def run(people: int = 300, *, once: bool = True, port: int | None = None, consol
             workers.stop(timeout_ms=30_000)
             install(None)
             runtime.close()
+            if erp is not None:
+                erp.close()
+            if erp_server is not None:
+                erp_server.stop()

@@ -716,6 +716,12 @@ class ShopifyEmulator:
         for k in ("firstName", "lastName", "note", "locale", "tags"):
             if k in data:
                 c[k] = data[k]
+        # Customer.locale and Customer.tags are non-null in the schema: an input null resets them to
+        # the shop's primary locale and to no tags (https://shopify.dev/docs/api/admin-graphql/latest/objects/Customer)
+        if c.get("locale") is None:
+            c["locale"] = "pl"
+        if c.get("tags") is None:
+            c["tags"] = []
         for mf in data.get("metafields") or []:
             c["_metafields"][(mf.get("namespace"), mf["key"])] = mf["value"]
         c["updatedAt"] = self.now()

@@ -22,6 +22,42 @@ class Erp:
     def product(self, code: str) -> int:
         return int(self.ids["products"][code])
 
+    def add_product(self, code: str, name: str, list_price: Decimal) -> int:
+        """A goods product (one variant) in the category the master data's products are in (23 % VAT,
+        revenue and expense accounts), as a clerk would add one to the catalogue."""
+        (category,) = self.rpc.search_read("product.category", [["name", "=", "Towary"]], ["id"])
+        (template,) = self.rpc.model(
+            "product.template",
+            "create",
+            [
+                {
+                    "name": name,
+                    "code": code,
+                    "type": "goods",
+                    "salable": True,
+                    "default_uom": self.ids["unit"],
+                    "sale_uom": self.ids["unit"],
+                    "list_price": list_price,
+                    "account_category": category["id"],
+                    "products": [["create", [{}]]],
+                }
+            ],
+        )
+        (product,) = self.rpc.search_read("product.product", [["template", "=", template]], ["id"])
+        self.ids["products"][code] = int(product["id"])
+        return int(product["id"])
+
+    def add_party(
+        self, name: str, *, email: str | None = None, mobile: str | None = None, address: dict[str, str] | None = None
+    ) -> int:
+        """A customer as the till keys one in: a name, the phone as the customer says it, maybe an email."""
+        mechanisms = [{"type": t, "value": v} for t, v in (("email", email), ("mobile", mobile)) if v]
+        vals: dict[str, Any] = {"name": name, "contact_mechanisms": [["create", mechanisms]]}
+        if address:
+            vals["addresses"] = [["create", [address]]]
+        (party,) = self.rpc.model("party.party", "create", [vals])
+        return int(party)
+
     def receive(self, code: str, quantity: float) -> int:
         """A done stock move from the supplier into the warehouse's storage (a goods receipt)."""
         (move,) = self.rpc.model(
@@ -51,10 +87,11 @@ class Erp:
         )
         return float(row["quantity"])
 
-    def pos_sale(self, party: int | None, lines: list[tuple[str, float, str]]) -> int:
+    def pos_sale(self, party: int | None, lines: list[tuple[str, float, str]], *, post: bool = False) -> int:
         """A ticket at the till, paid by card and completed (state done). Prices are gross (with VAT)
         as the till shows them; the net list price is given too, since an RPC create does not run
-        the client's on_change (docs: the on_change trap)."""
+        the client's on_change (docs: the on_change trap). Stock leaves the store only when the
+        ticket is posted (``post``: what closing the till's session does), not when it is done."""
         vals: dict[str, Any] = {
             "point": self.ids["sale_point"],
             "lines": [
@@ -83,6 +120,8 @@ class Erp:
             {"payments": [["create", [{"method": self.ids["payment_method"], "amount": row["total"]}]]]},
         )
         self.rpc.model("sale.point.sale", "process", [sale])
+        if post:
+            self.rpc.model("sale.point.sale", "post", [sale])
         return int(sale)
 
     def read(self, model: str, rid: int, fields: list[str]) -> dict[str, Any]:

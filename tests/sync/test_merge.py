@@ -47,3 +47,27 @@ def test_order_lines_that_agree_on_every_field_both_hold_are_joined_not_a_confli
     changed = [{**crm[0], "quantity": 3}]
     d2 = decide("lines", "hub", Side(shop, "shop", T1), Side(changed, "crm", T2, is_hub=True), [], "salesforce")
     assert d2.conflict is True and d2.value == changed  # a real disagreement stays one, decided by its rule
+
+
+def test_an_unknown_consent_read_back_keeps_the_consent_given_and_a_withdrawal_still_wins():
+    # the shop's opt-in, written to the CRM as HasOptedOutOfEmail = false, reads back as unknown
+    golden, crm = Side(True, "shop", T1), Side(None, "crm", T2, is_hub=True)
+    d = decide("consents.email.granted", "newest", golden, crm, True, "salesforce")
+    assert (d.value, d.take_incoming, d.conflict, d.rule) == (True, False, False, "agree")
+    # a withdrawal in the CRM (HasOptedOutOfEmail = true → false) is a statement and is taken
+    withdrawn = decide("consents.email.granted", "newest", golden, Side(False, "crm", T2, is_hub=True), True, "x")
+    assert (withdrawn.value, withdrawn.take_incoming) == (False, True)
+    # other fields cleared by a system are still clears
+    cleared = decide(
+        "phones[0]", "newest", Side("+48600100200", "shop", T1), Side(None, "crm", T2), "+48600100200", "x"
+    )
+    assert cleared.value is None
+
+
+def test_a_fill_only_system_fills_a_gap_and_otherwise_is_no_conflict():
+    # the ERP's invoicing state only fills an order nobody else described
+    paid, erp = Side("paid", "shop", T1), Side("pending", "erp", T2)
+    kept = decide("payment_status", "fill", paid, erp, MISSING, "tryton")
+    assert (kept.value, kept.take_incoming, kept.conflict) == ("paid", False, False)
+    filled = decide("payment_status", "fill", Side(None, "shop", T1), erp, MISSING, "tryton")
+    assert (filled.value, filled.take_incoming, filled.conflict) == ("pending", True, False)

@@ -207,3 +207,26 @@ def test_a_system_rate_limit_spaces_the_batches_out(rig: Rig):
     assert len(rig.crm_by_email()) == 120
     assert [len(batch) for batch in rig.crm_batches] == [50, 50, 20]
     assert time.monotonic() - started >= 0.8
+
+
+def test_the_in_process_worker_holds_every_delayed_message_so_none_due_now_is_starved(store):
+    # Given `synchub run` with no broker (workers.run.start("")), two worker threads
+    from workers.run import start
+
+    install(Runtime(deployment(store).pipeline, flush_window=0.02))
+    running = start("", threads=2)
+    try:
+        dq = running.broker.queues[f"{QUEUE}.DQ"]
+        # When 20 sweeps are delayed far into the future (more than 2 × threads), and one by 50 ms
+        for _ in range(20):
+            running.actors.sweep.send_with_options(delay=600_000)
+        running.actors.sweep.send_with_options(delay=50)
+        # Then the worker takes every one of them off the delay queue (holding them until due) and
+        # runs the one due now: only the 20 far-future ones stay unfinished
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and (dq.qsize() or dq.unfinished_tasks != 20):
+            time.sleep(0.02)
+        assert (dq.qsize(), dq.unfinished_tasks) == (0, 20)
+    finally:
+        running.stop(timeout_ms=1_000)
+        install(None)
