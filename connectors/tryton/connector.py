@@ -5,8 +5,8 @@ Settings (a spoke's TOML section): ``base_url``, ``database``, ``login``, ``pass
 ``complaint_type`` (id of the sale.complaint.type given to complaints from the CRM),
 ``overlap_seconds`` (the cursor's overlap window, default 120), ``page_size`` (records per page,
 default 500), ``scan_size`` (rows per change-scan call, default 2000), ``party_domain`` (a Tryton
-domain, as a list, narrowing which parties are read as customers: suppliers and the company's own
-party are parties too; default all).
+domain, as a list, narrowing which parties are read as customers: suppliers are parties too;
+default all). The parties of the ERP's own companies are never read as customers.
 
 Records handed to the mapping are Tryton's, decoded: Decimals and dates as text, timestamps as
 ISO text (naive UTC), a Many2One read inside (``country.code``) as a nested object, a Reference
@@ -155,6 +155,7 @@ class TrytonConnector(Connector):
             raise ConfigError(f"tryton spoke {name!r}: party_domain must be a Tryton domain (a list of clauses)")
         self.party_domain: list[Any] = domain
         self._warehouses: list[dict[str, Any]] | None = None
+        self._own_parties: set[int] | None = None
         self._ids: dict[tuple[str, str], int] = {}  # (model, code) → id: countries, languages, categories
 
     @property
@@ -277,7 +278,16 @@ class TrytonConnector(Connector):
         ids = {int(r["id"]) for r in rows["party.party"]}
         for model in ("party.contact_mechanism", "party.address"):
             ids.update(int(r["party"]) for r in rows.get(model, []) if r.get("party"))
+        ids -= self._company_parties()
         return self._parties(sorted(ids), self.party_domain), more
+
+    def _company_parties(self) -> set[int]:
+        """The parties of the ERP's own companies (company.company.party): the retailer itself is a
+        party in Tryton, and must not become one of its customers. Read once."""
+        if self._own_parties is None:
+            rows = self.client.search_read("company.company", [], ["party"], context={"active_test": False})
+            self._own_parties = {int(r["party"]) for r in rows if r.get("party")}
+        return self._own_parties
 
     def _parties(self, ids: list[int], domain: list[Any] | None = None) -> list[NativeRecord]:
         """Full party records (contact mechanisms and addresses inside), in id order; ``domain``

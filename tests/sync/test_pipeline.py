@@ -6,7 +6,7 @@ flushes every outbox until nothing moves — what the workers do continuously in
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from connectors.memory import EXTERNAL_ID
 from core.errors import RecordRejected, TransientError
@@ -367,3 +367,32 @@ def test_the_echo_of_a_write_whose_answer_was_lost_is_not_taken_for_an_edit_in_t
     d.pipeline.drain()
     assert d.crm.system.get("customer", crm_id)["first_name"] == "Ala Maria"
     assert d.shop.system.get("customer", sid)["firstName"] == "Ala Maria"
+
+
+def test_a_created_record_a_poll_linked_before_the_answer_was_recorded_is_linked_once(store):
+    # Given a shop customer on its way to the CRM, and a CRM poll that runs while the create is in
+    # flight: it reads the new contact before the create's answer is recorded, and links it by email
+    d = deployment(store)
+    d.shop.system.put("customer", {"firstName": "Jan", "lastName": "Kowalski", "email": "jan@example.pl"})
+    d.pipeline.poll("shop", "customer")
+    write = d.crm.write
+
+    def write_then_poll(entity, batch):  # type: ignore[no-untyped-def]
+        results = write(entity, batch)
+        d.clock.advance(1)
+        d.crm.system.edit("customer", results[0].native_id, note="seen")  # a CRM-side stamp to read
+        d.pipeline.poll("crm", "customer")
+        return results
+
+    d.crm.write = write_then_poll  # type: ignore[method-assign]
+
+    # When the create's answer is recorded
+    d.pipeline.drain()
+
+    # Then there is one golden record, linked once to the one contact, and no error
+    cid = d.only_cid()
+    contact_id = only(d.crm.system.live("customer"))
+    assert d.xrefs(cid)["crm"] == contact_id
+    with d.pipeline.store.begin() as conn:
+        assert conn.execute(select(func.count()).select_from(dead_letters)).scalar() == 0
+        assert conn.execute(select(func.count()).select_from(merge_candidates)).scalar() == 0

@@ -129,3 +129,17 @@ def test_party_domain_narrows_the_customers_read_but_never_the_writes(tryton: Tr
     assert codes == ["cust-1"]
     with pytest.raises(ConfigError):
         TrytonConnector("erp", tryton.settings(party_domain="code = 'x'"))
+
+
+def test_the_erps_own_company_is_never_read_as_a_customer(tryton: TrytonServer, erp: Erp):
+    # Given the retailer's own company (a party in Tryton) and one customer, no party_domain
+    (own,) = erp.rpc.search_read("company.company", [], ["party"])
+    erp.rpc.model("party.party", "create", [{"name": "Klient", "code": "cust-1"}])
+    conn = TrytonConnector("erp", tryton.settings())
+
+    # When customers are read
+    ids = [int(r.native_id) for r in conn.read_changes("customer", None).records]
+
+    # Then the customer comes in, and the company's party does not
+    assert own["party"] not in ids
+    assert len(ids) == 1
