@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-RULE_WORDS = ("hub", "newest", "fill", "union", "manual")
+RULE_WORDS = ("hub", "newest", "fill", "progress", "union", "manual")
 """Conflict rules that are not a system name. See docs/mapping-files.md."""
 
 KNOWN_SYSTEMS = (

@@ -115,6 +115,11 @@ def decide(unit: str, rule: str, golden: Side, incoming: Side, base: Any, owner_
         win = _newest(golden, incoming)
     elif rule == "fill":  # the system only fills gaps: its other value is expected, not a conflict
         return Decision(v, True, False, "fill") if is_empty(g) else Decision(g, False, False, "fill")
+    elif rule == "progress":
+        forward = _progress(g, v)
+        if forward is not None:
+            return Decision(v if forward else g, forward, False, "progress")
+        win = _newest(golden, incoming)
     elif rule == "union":
         return Decision(_union(g, v, base), True, True, "union")
     elif rule == "manual":
@@ -125,6 +130,24 @@ def decide(unit: str, rule: str, golden: Side, incoming: Side, base: Any, owner_
 
 
 BOOKKEEPING = frozenset({"created_at", "updated_at"})
+
+# An order's stages in the order they happen (core.model.OrderStatus); cancelled and returned end it.
+STAGES = {"pending": 0, "confirmed": 1, "processing": 2, "shipped": 3, "ready_for_pickup": 4, "completed": 5}
+ENDS = frozenset({"cancelled", "returned"})
+
+
+def _progress(golden: Any, incoming: Any) -> bool | None:
+    """Rule ``progress``: True if the incoming status is further along than the golden one, False if
+    it is a stale statement of an earlier (or the same) stage; None when either is not a stage."""
+    if golden in ENDS:
+        return False  # an order that ended stays ended
+    if incoming in ENDS:
+        return True
+    if golden in STAGES and incoming in STAGES:
+        return bool(STAGES[incoming] > STAGES[golden])
+    if is_empty(golden) and incoming in STAGES:
+        return True
+    return None
 
 
 def _agreeing_rows(g: Any, v: Any) -> list[dict[str, Any]] | None:

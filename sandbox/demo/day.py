@@ -16,6 +16,7 @@ import json
 import os
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -151,6 +152,16 @@ class Stack:
                     f"sem={sem} delayed={ct.delay_queue.qsize()}"
                 )
         return "; ".join(out) or "nothing queued (the store has pending work)"
+
+    def settle_until(self, done: Callable[[], bool], tries: int = 8) -> None:
+        """Settle, and again (a second later) until ``done``: a CRM record is read only once it is
+        older than the connector's read lag, so one poll right after an edit may not see it yet."""
+        self.settle()
+        for _ in range(tries):
+            if done():
+                return
+            time.sleep(1.0)
+            self.settle()
 
     def _idle(self) -> bool:
         with self.pipeline.store.begin() as conn:
@@ -439,7 +450,7 @@ def play(stack: Stack, world: Retailer, say: Console, *, orders: int = 12) -> No
         },
     )
     time.sleep(2.5)  # the CRM is read a moment behind now
-    settle()
+    stack.settle_until(lambda: any(s.get("is_return") for s in stack.shipx.shipments()))
     returns = [s for s in stack.shipx.shipments() if s.get("is_return")]
     if os.environ.get("SYNCHUB_DEMO_DEBUG"):
         say.print(
@@ -466,7 +477,11 @@ def play(stack: Stack, world: Retailer, say: Console, *, orders: int = 12) -> No
         },
     )
     time.sleep(2.5)
-    settle()
+    if stack.erp is not None:
+        erp = stack.erp
+        stack.settle_until(lambda: bool(erp.search("sale.complaint", [], ["id"])))
+    else:
+        settle()
     if stack.erp is not None:
         complaints = stack.erp.search("sale.complaint", [], ["id", "state", "description"])
         say.print(

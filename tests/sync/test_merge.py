@@ -71,3 +71,20 @@ def test_a_fill_only_system_fills_a_gap_and_otherwise_is_no_conflict():
     assert (kept.value, kept.take_incoming, kept.conflict) == ("paid", False, False)
     filled = decide("payment_status", "fill", Side(None, "shop", T1), erp, MISSING, "tryton")
     assert (filled.value, filled.take_incoming, filled.conflict) == ("pending", True, False)
+
+
+def test_an_order_status_moves_forward_only_under_progress():
+    shipped, erp = Side("shipped", "shop", T2), Side("processing", "erp", T2)
+    stale = decide("status", "progress", shipped, erp, MISSING, "tryton")
+    assert (stale.value, stale.take_incoming, stale.conflict) == ("shipped", False, False)
+    done = decide("status", "progress", shipped, Side("completed", "erp", T1), "processing", "tryton")
+    assert (done.value, done.take_incoming, done.conflict) == ("completed", True, False)
+    cancelled = decide("status", "progress", Side("processing", "shop", T1), Side("cancelled", "erp", T2), None, "x")
+    assert cancelled.value == "cancelled"
+    ended = decide("status", "progress", Side("cancelled", "shop", T1), Side("processing", "erp", T2), None, "x")
+    assert ended.value == "cancelled"
+    # a value that is no stage falls back to the newest statement
+    custom = decide(
+        "status", "progress", Side("on_hold", "crm", T1, is_hub=True), Side("processing", "erp", T2), "x", "y"
+    )
+    assert custom.value == "processing"
