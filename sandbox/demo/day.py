@@ -208,7 +208,6 @@ def demo_config(
             database=erp.database,
             login=erp.login,
             warehouses=["WH-KRK"],
-            complaint_type="Reklamacja",
         )
     return config.model_copy(
         update={
