@@ -9,8 +9,9 @@ from __future__ import annotations
 from sqlalchemy import func, select
 
 from connectors.memory import EXTERNAL_ID
+from core.connector import WriteResult
 from core.errors import RecordRejected, TransientError
-from core.store.schema import conflicts, dead_letters, merge_candidates, outbox
+from core.store.schema import conflicts, dead_letters, merge_candidates, outbox, xref
 from tests.sync.helpers import deployment
 
 
@@ -396,3 +397,33 @@ def test_a_created_record_a_poll_linked_before_the_answer_was_recorded_is_linked
     with d.pipeline.store.begin() as conn:
         assert conn.execute(select(func.count()).select_from(dead_letters)).scalar() == 0
         assert conn.execute(select(func.count()).select_from(merge_candidates)).scalar() == 0
+
+
+def test_a_create_answered_with_a_record_another_golden_holds_is_a_merge_candidate_not_a_crash(store):
+    # Given two shop customers: Jan, already in the CRM, and Jana, on her way there
+    d = deployment(store)
+    d.shop.system.put("customer", {"firstName": "Jan", "lastName": "Kowalski", "email": "jan@example.pl"})
+    d.pipeline.drain()
+    jan_contact = only(d.crm.system.live("customer"))
+    d.shop.system.put("customer", {"firstName": "Jana", "lastName": "Nowak", "email": "jana@example.pl"})
+    d.pipeline.poll("shop", "customer")
+    write = d.crm.write
+
+    def answered_with_jan(entity, batch):  # type: ignore[no-untyped-def]
+        # the CRM matched the create to a record it had (a duplicate rule would): Jan's contact
+        return [WriteResult(native_id=jan_contact, updated_at=r.updated_at) for r in write(entity, batch)]
+
+    d.crm.write = answered_with_jan  # type: ignore[method-assign]
+
+    # When the create's answer is recorded
+    d.pipeline.drain()
+
+    # Then Jan's contact stays Jan's alone, and a person is asked about Jana
+    with d.pipeline.store.begin() as conn:
+        links = conn.execute(
+            select(func.count()).select_from(xref).where(xref.c.system == "crm", xref.c.native_id == jan_contact)
+        ).scalar()
+        (candidate,) = conn.execute(select(merge_candidates)).fetchall()
+    assert links == 1
+    assert candidate.keys == [{"kind": "xref", "value": f"crm:{jan_contact}"}]
+    assert candidate.status == "open"
