@@ -8,6 +8,7 @@ a broker that loses its messages (a Redis restart without AOF) costs latency, ne
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import dramatiq
@@ -58,3 +59,23 @@ def rate_limit_backend(broker: dramatiq.Broker) -> RateLimiterBackend:
         backend: RateLimiterBackend = RedisBackend(client=client)
         return backend
     return StubBackend()  # type: ignore[no-untyped-call]
+
+
+def queued_messages(broker: dramatiq.Broker) -> list[str]:
+    """What an in-process broker still holds, as ``queue: actor(args) due in s`` lines.
+
+    For the errors of whoever waits for the workers to settle (the demo, tests): "the workers did not
+    settle" alone says nothing; which actor is stuck, and whether it is merely delayed, says a lot.
+    A Redis broker's queues live in Redis and are not listed here.
+    """
+    now = time.time() * 1000
+    out: list[str] = []
+    for name, q in getattr(broker, "queues", {}).items():
+        for m in list(q.queue):
+            msg = dramatiq.Message.decode(m) if isinstance(m, bytes) else m
+            eta = msg.options.get("eta")
+            due = f" due in {(eta - now) / 1000:.1f} s" if eta else ""
+            out.append(f"{name}: {msg.actor_name}{tuple(msg.args)}{due}")
+        if q.unfinished_tasks:
+            out.append(f"{name}: {q.unfinished_tasks} unfinished")
+    return out

@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from dramatiq import Message
 from rich.console import Console
 from sqlalchemy import select
 
@@ -42,6 +41,7 @@ from sandbox.salesforce import SalesforceEmulator
 from sandbox.shopify.emulator import ShopifyEmulator
 from sandbox.tryton.erp import Erp
 from sandbox.tryton.server import TrytonServer, is_prepared
+from workers.broker import queued_messages
 from workers.run import Running, start, web_app
 from workers.runtime import Runtime, install, runtime_from_config
 
@@ -133,16 +133,7 @@ class Stack:
 
     def _waiting(self) -> str:
         """What is still queued or delayed (actor, args, due in s), for the error."""
-        now = time.time() * 1000
-        out = []
-        for name, q in self.workers.broker.queues.items():
-            for m in list(q.queue):
-                msg = Message.decode(m) if isinstance(m, bytes) else m
-                eta = msg.options.get("eta")
-                due = f" due in {(eta - now) / 1000:.1f} s" if eta else ""
-                out.append(f"{name}: {msg.actor_name}{tuple(msg.args)}{due}")
-            if q.unfinished_tasks:
-                out.append(f"{name}: {q.unfinished_tasks} unfinished")
+        out = queued_messages(self.workers.broker)
         if os.environ.get("SYNCHUB_DEMO_DEBUG"):
             for qn, ct in self.workers.worker.consumers.items():
                 c = getattr(ct, "consumer", None)
