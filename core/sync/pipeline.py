@@ -306,6 +306,59 @@ _NATIVE_IDS = select(xref.c.canonical_id, xref.c.native_id).where(
     xref.c.system == bindparam("s"),
     xref.c.canonical_id.in_(bindparam("c", expanding=True)),
 )
+# our writes to one system for one record that it has not acknowledged yet (sent at least once),
+# newer than the last one it acknowledged: what an echo of ours can carry (see Pipeline._echoes)
+_UNACKED_PAYLOADS = FastStatement(
+    select(outbox.c.payload).where(
+        outbox.c.entity == bindparam("e"),
+        outbox.c.canonical_id == bindparam("c"),
+        outbox.c.system == bindparam("s"),
+        outbox.c.status != "done",
+        or_(outbox.c.status == "inflight", outbox.c.attempts > 0),
+        outbox.c.id
+        > func.coalesce(
+            select(func.max(outbox.c.id))
+            .where(
+                outbox.c.entity == bindparam("e"),
+                outbox.c.canonical_id == bindparam("c"),
+                outbox.c.system == bindparam("s"),
+                outbox.c.status == "done",
+            )
+            .scalar_subquery(),
+            0,
+        ),
+    )
+)
+# open ingest dead letters of a system whose reason matches a pattern (LIKE, escaped with "/")
+_WAITING_INGEST = FastStatement(
+    select(dead_letters.c.id, dead_letters.c.entity, dead_letters.c.payload, dead_letters.c.trace_id)
+    .where(
+        dead_letters.c.status == "open",
+        dead_letters.c.system == bindparam("s"),
+        dead_letters.c.stage == "ingest",
+        dead_letters.c.error.like(bindparam("p"), escape="/"),
+    )
+    .order_by(dead_letters.c.id)
+)
+_CURSOR_GET = FastStatement(
+    select(cursors.c.value).where(cursors.c.system == bindparam("s"), cursors.c.entity == bindparam("e"))
+)
+_CURSOR_SET = FastStatement(
+    update(cursors)
+    .where(cursors.c.system == bindparam("s"), cursors.c.entity == bindparam("e"))
+    .values(value=bindparam("v"), updated_at=bindparam("now", type_=cursors.c.updated_at.type))
+)
+_INSERT_CURSOR = FastStatement(insert(cursors), ["system", "entity", "value", "updated_at"])
+_REHOLD = FastStatement(
+    update(outbox)
+    .where(outbox.c.hold_for == bindparam("old"), outbox.c.status == "held")
+    .values(hold_for=bindparam("new"), updated_at=bindparam("now", type_=outbox.c.updated_at.type))
+)
+
+
+def _like_escape(text: str) -> str:
+    """``text`` matched literally inside a LIKE pattern (escape character ``/``)."""
+    return text.replace("/", "//").replace("%", "/%").replace("_", "/_")
 
 
 def _hash(kind: str, value: str) -> str:
@@ -788,11 +841,7 @@ class Pipeline:
             },
         )
         if resent is not None:  # writes held for the superseded one now wait for this one
-            conn.execute(
-                update(outbox)
-                .where(outbox.c.hold_for == resent, outbox.c.status == "held")
-                .values(hold_for=int(res.id), updated_at=now)
-            )
+            _REHOLD.run(conn, {"old": resent, "new": int(res.id), "now": now})
         return int(res.id)
 
     # --- flush -----------------------------------------------------------------------------------
@@ -1041,16 +1090,8 @@ class Pipeline:
     def _heal_ingest(self, conn: Connection, system: System, entity: str, native_id: str) -> None:
         """Records of ``system`` that could not be read because they refer to this one, unknown then
         (an order webhook before its customer's): now that it is known, ingest them after all."""
-        waiting = conn.execute(
-            select(dead_letters.c.id, dead_letters.c.entity, dead_letters.c.payload, dead_letters.c.trace_id)
-            .where(
-                dead_letters.c.stage == "ingest",
-                dead_letters.c.system == system.name,
-                dead_letters.c.status == "open",
-                dead_letters.c.error.contains(f"no {entity} with id {native_id!r} is known in"),
-            )
-            .order_by(dead_letters.c.id)
-        ).fetchall()
+        pattern = f"%{_like_escape(f'no {entity} with id {native_id!r} is known in')}%"
+        waiting = _WAITING_INGEST.all(conn, {"s": system.name, "p": pattern})
         for dl in waiting:
             if not isinstance(dl.payload, dict):
                 continue
@@ -1244,9 +1285,8 @@ class Pipeline:
         total = 0
         for _ in range(max_pages):
             with self.store.begin() as conn:
-                cursor = conn.execute(
-                    select(cursors.c.value).where(cursors.c.system == system.name, cursors.c.entity == entity)
-                ).scalar()
+                found = _CURSOR_GET.one(conn, {"s": system.name, "e": entity})
+                cursor = None if found is None else found[0]
             page = system.connector.read_changes(entity, cursor)
             if not page.records and page.cursor == cursor:
                 break  # nothing new: an idle poll costs one call and no write
@@ -1482,22 +1522,8 @@ class Pipeline:
         not acknowledged yet (in flight, retried after a lost answer, superseded since): our own write
         read back, not an edit there. Without this, the answer of a write lost to a timeout makes its
         echo look like someone's edit, and an old value could win over a newer one."""
-        last_done = conn.execute(
-            select(func.max(outbox.c.id)).where(
-                outbox.c.entity == entity, outbox.c.canonical_id == cid, outbox.c.system == system.name,
-                outbox.c.status == "done",
-            )
-        ).scalar()  # fmt: skip
-        query = select(outbox.c.payload).where(
-            outbox.c.entity == entity,
-            outbox.c.canonical_id == cid,
-            outbox.c.system == system.name,
-            outbox.c.status != "done",
-            or_(outbox.c.status == "inflight", outbox.c.attempts > 0),  # sent at least once
-        )
-        if last_done is not None:
-            query = query.where(outbox.c.id > last_done)
-        payloads = [r[0] for r in conn.execute(query) if isinstance(r[0], dict)]
+        rows = _UNACKED_PAYLOADS.all(conn, {"e": entity, "c": cid, "s": system.name})
+        payloads = [r[0] for r in rows if isinstance(r[0], dict)]
         if not payloads:
             return []
         mapped = system.entity(entity)
@@ -1558,13 +1584,8 @@ class Pipeline:
 
     def _save_cursor(self, conn: Connection, system: str, entity: str, value: str | None) -> None:
         now = self.clock()
-        done = conn.execute(
-            update(cursors)
-            .where(cursors.c.system == system, cursors.c.entity == entity)
-            .values(value=value, updated_at=now)
-        )
-        if done.rowcount == 0:
-            conn.execute(insert(cursors).values(system=system, entity=entity, value=value, updated_at=now))
+        if _CURSOR_SET.run(conn, {"s": system, "e": entity, "v": value, "now": now}) == 0:
+            _INSERT_CURSOR.run(conn, {"system": system, "entity": entity, "value": value, "updated_at": now})
 
     def _identity_keys(self, system: System, entity: str, partial: dict[str, Any]) -> list[tuple[str, str]]:
         keys: list[tuple[str, str]] = []
@@ -1583,10 +1604,7 @@ class Pipeline:
 
     def _linked_in(self, conn: Connection, entity: str, system: str, cid: str) -> bool:
         """Whether golden record ``cid`` already has a record in ``system``."""
-        row = conn.execute(
-            select(xref.c.native_id).where(xref.c.entity == entity, xref.c.system == system, xref.c.canonical_id == cid)
-        ).first()
-        return row is not None
+        return _XREF_BY_CANONICAL.one(conn, {"e": entity, "s": system, "c": cid}) is not None
 
     def _candidates(self, conn: Connection, entity: str, keys: list[tuple[str, str]]) -> list[str]:
         if not keys:

@@ -305,8 +305,25 @@ def _known_region(region: str) -> str:
 PhoneRegion = Annotated[str, AfterValidator(_known_region)]
 
 
-@functools.lru_cache(maxsize=8192)
+# Valid E.164 numbers seen as results: such a number read again (a system echoing back what we
+# wrote, in the canonical form already) is itself whatever the region, without parsing it again.
+_VALID_E164: dict[str, None] = {}
+_VALID_E164_MAX = 65536
+
+
 def _to_e164(text: str, region: str) -> str | None:
+    if text in _VALID_E164:
+        return text
+    result = _parse_e164(text, region)
+    if result is not None:
+        if len(_VALID_E164) >= _VALID_E164_MAX:
+            _VALID_E164.clear()
+        _VALID_E164[result] = None
+    return result
+
+
+@functools.lru_cache(maxsize=8192)
+def _parse_e164(text: str, region: str) -> str | None:
     try:
         number = phonenumbers.parse(text, region)
     except phonenumbers.NumberParseException:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from graphql import (
@@ -92,15 +93,16 @@ def actual_cost(data: Any, mutations: int) -> int:
 
 
 class LeakyBucket:
-    def __init__(self, maximum: float, restore_rate: float) -> None:
+    def __init__(self, maximum: float, restore_rate: float, now: Callable[[], float] = time.monotonic) -> None:
         self.maximum = maximum
         self.restore_rate = restore_rate
         self.available = maximum
-        self.at = time.monotonic()
+        self.now = now  # a test may replace it with a clock of its own, to refill by waiting alone
+        self.at = now()
         self.lock = threading.Lock()
 
     def _refill(self) -> None:
-        now = time.monotonic()
+        now = self.now()
         self.available = min(self.maximum, self.available + (now - self.at) * self.restore_rate)
         self.at = now
 
@@ -119,7 +121,7 @@ class LeakyBucket:
 
     def set(self, available: float) -> None:
         with self.lock:
-            self.at = time.monotonic()
+            self.at = self.now()
             self.available = available
 
     def status(self) -> dict[str, float]:
