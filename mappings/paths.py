@@ -7,6 +7,7 @@ not matter.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from typing import Any, Final, Literal
@@ -69,9 +70,16 @@ _BRACKET = re.compile(r"\[(?:(?P<index>\d+)|(?P<skey>[A-Za-z_][\w\-]*)=(?P<svalu
 
 
 def parse_path(text: str) -> Path:
-    """Parse ``text`` into steps, or raise PathSyntaxError pointing at the offending character."""
+    """Parse ``text`` into steps, or raise PathSyntaxError pointing at the offending character.
+
+    Parsed paths are cached: the sync core names the same few hundred field paths for every record."""
     if not isinstance(text, str) or not text:
         raise PathSyntaxError("a path must be a non-empty string", 0)
+    return _parse_path(text)
+
+
+@functools.lru_cache(maxsize=8192)
+def _parse_path(text: str) -> Path:
     steps: list[Step] = []
     pos = 0
     expect_key = True
