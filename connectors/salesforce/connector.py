@@ -288,7 +288,10 @@ class SalesforceConnector(Connector):
         orders (a bulk job cannot read the order products' sub-query), the REST reads page through.
         The final cursor starts incremental reads at the job's creation (less the read lag), so a
         record changed while the job ran is read again rather than missed.
-        https://developer.salesforce.com/docs/atlas.en-us.api_asynch.meta/api_asynch/queries.htm"""
+        https://developer.salesforce.com/docs/atlas.en-us.api_asynch.meta/api_asynch/queries.htm
+
+        A backfill is the least urgent work there is: past ``pause_reads_at`` it does not start."""
+        self._pace(self.pause_reads_at, "backfilling")
         obj = self.object_of(entity)
         conds = self._conditions(entity)
         nested = entity == "order" and obj == "Order"

@@ -283,3 +283,26 @@ def test_check_without_arguments_describes_every_mapped_object(emulator, connect
     fresh = SalesforceConnector("crm", settings_for(emulator))
     with pytest.raises(ConfigError, match=r"Task\.Synchub_Id__c is not marked External ID"):
         fresh.check()
+
+
+def test_writes_pause_past_their_own_share_and_a_backfill_does_not_start_past_the_read_share():
+    with SalesforceEmulator(daily_limit=10) as emu:
+        emu.org.clock = TickingClock()
+        conn = SalesforceConnector(
+            "crm", settings_for(emu, pause_reads_at=0.3, pause_writes_at=0.5, pause_seconds=60, bulk_threshold=0)
+        )
+        # Given 3 of 10 calls used: past the read share, below the write share
+        for i in range(3):
+            assert conn.write("customer", [contact(i)])[0].ok
+        calls = conn.calls
+        # Then a backfill does not start (not even its COUNT() query) …
+        with pytest.raises(RateLimited, match="backfilling paused") as info:
+            next(conn.backfill("customer"))
+        assert info.value.retry_after == 60 and conn.calls == calls
+        # … while writes go on until their own share is passed, then pause before calling too
+        assert conn.write("customer", [contact(3)])[0].ok and conn.write("customer", [contact(4)])[0].ok
+        calls = conn.calls
+        with pytest.raises(RateLimited, match="writing paused"):
+            conn.write("customer", [contact(5)])
+        assert conn.calls == calls and emu.api_used == 5
+        conn.close()
