@@ -234,7 +234,8 @@ def test_check_names_every_missing_or_read_only_field_and_the_external_id(emulat
     assert "LastName" not in text and "Birthdate" not in text and "CreatedDate" not in text
 
 
-def test_the_shipped_mapping_fits_the_documented_org(emulator, connector):
+@pytest.mark.parametrize("person_accounts", [False, True], ids=["contacts", "person-accounts"])
+def test_the_shipped_mapping_fits_the_documented_org(person_accounts):
     from pathlib import Path
 
     from mappings.loader import load_mapping
@@ -248,7 +249,14 @@ def test_the_shipped_mapping_fits_the_documented_org(emulator, connector):
                 if f.native and "[]" not in f.native and "." not in f.native:
                     fields[f.native] = "both" if fields.get(f.native, direction) != direction else direction
         wanted[entity] = fields
-    connector.check(wanted)  # raises, naming each gap, if the mapping and the set-up doc disagree
+    with SalesforceEmulator(person_accounts=person_accounts) as emu:
+        connector = SalesforceConnector("crm", settings_for(emu, person_accounts=person_accounts))
+        # raises, naming each gap, if the mapping and the set-up doc disagree (with Person Accounts:
+        # the customer's fields as Account's Person*/__pc fields)
+        connector.check(wanted)
+        described = {p.split("/")[-2] for m, p in emu.requests if p.endswith("/describe")}
+        assert ("Account" in described) is person_accounts and ("Contact" in described) is not person_accounts
+        connector.close()
 
 
 def test_person_accounts_write_and_read_contact_shaped_records():
