@@ -75,8 +75,12 @@ PERSON_FIELDS = {
 
 
 @dataclass(frozen=True)
-class ApiUsage:
-    """The org's daily API usage as the last ``Sforce-Limit-Info`` header said."""
+class ApiUsage(Mapping[str, int]):
+    """The org's daily API usage as the last ``Sforce-Limit-Info`` header said.
+
+    Also a read-only mapping ``{"used": …, "limit": …}``: the shape the dashboard and the
+    ``synchub_api_quota_used_ratio`` metric read a connector's ``api_usage`` in
+    (``core.sync.operations.api_usage``)."""
 
     used: int
     limit: int
@@ -84,6 +88,19 @@ class ApiUsage:
     @property
     def share(self) -> float:
         return self.used / self.limit if self.limit else 0.0
+
+    def __getitem__(self, key: str) -> int:
+        if key == "used":
+            return self.used
+        if key == "limit":
+            return self.limit
+        raise KeyError(key)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(("used", "limit"))
+
+    def __len__(self) -> int:
+        return 2
 
 
 class SalesforceConnector(Connector):
@@ -271,7 +288,10 @@ class SalesforceConnector(Connector):
         orders (a bulk job cannot read the order products' sub-query), the REST reads page through.
         The final cursor starts incremental reads at the job's creation (less the read lag), so a
         record changed while the job ran is read again rather than missed.
-        https://developer.salesforce.com/docs/atlas.en-us.api_asynch.meta/api_asynch/queries.htm"""
+        https://developer.salesforce.com/docs/atlas.en-us.api_asynch.meta/api_asynch/queries.htm
+
+        A backfill is the least urgent work there is: past ``pause_reads_at`` it does not start."""
+        self._pace(self.pause_reads_at, "backfilling")
         obj = self.object_of(entity)
         conds = self._conditions(entity)
         nested = entity == "order" and obj == "Order"

@@ -38,8 +38,13 @@ def literal(value: Any) -> str:
         return "null"
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, int | float | Decimal):
+    if isinstance(value, int):
         return str(value)
+    if isinstance(value, float | Decimal):
+        number = Decimal(repr(value)) if isinstance(value, float) else value
+        if not number.is_finite():
+            raise ValueError(f"no SOQL literal for {value!r}")
+        return format(number, "f")  # plain digits: SOQL has no exponent notation (1e-05, 1E+2)
     if isinstance(value, datetime):
         if value.tzinfo is None:
             raise ValueError("a SOQL dateTime needs a time zone")

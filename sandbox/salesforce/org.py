@@ -50,7 +50,9 @@ _SUFFIX = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
 
 
 def to_18(id15: str) -> str:
-    """The case-insensitive 18-character form of a 15-character record id (documented algorithm)."""
+    """The case-insensitive 18-character form of a 15-character record id: a 3-character suffix that
+    encodes the capitals of each 5-character chunk (the API returns 18-character ids):
+    https://developer.salesforce.com/docs/atlas.en-us.api.meta/api/field_types.htm (ID field type)"""
     suffix = ""
     for chunk in range(3):
         bits = sum(1 << i for i, ch in enumerate(id15[chunk * 5 : chunk * 5 + 5]) if ch.isupper())
@@ -59,8 +61,9 @@ def to_18(id15: str) -> str:
 
 
 def format_datetime(at: datetime) -> str:
-    """dateTime as the REST API writes it: ``2026-11-20T09:15:00.000+0000`` (UTC). Audit stamps
-    (SystemModstamp, LastModifiedDate) carry whole seconds, as the platform's do."""
+    """dateTime as the REST API writes it: ``2026-11-20T09:15:00.000+0000`` (UTC, ISO 8601:
+    https://developer.salesforce.com/docs/atlas.en-us.api.meta/api/field_types.htm, dateTime). Audit
+    stamps (SystemModstamp, LastModifiedDate) carry whole seconds, as the platform's do."""
     return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.000+0000")
 
 
@@ -211,10 +214,14 @@ class Org:
             record.update(values)
             record.update(Id=rid, IsDeleted=False, CreatedDate=now, LastModifiedDate=now, SystemModstamp=now)
             if "IsPersonAccount" in obj.fields:
+                # Person Accounts: an Account whose record type is a person one, named by First/LastName
+                # (IsPersonAccount is read-only and follows the record type). Here: the integration user's
+                # default record type is the person one, so an Account saved with a LastName is a person.
+                # https://developer.salesforce.com/docs/atlas.en-us.object_reference.meta/object_reference/sforce_api_objects_account.htm
                 record["IsPersonAccount"] = bool(values.get("LastName"))
                 if record["IsPersonAccount"]:
                     record["Name"] = " ".join(x for x in (values.get("FirstName"), values.get("LastName")) if x)
-            if obj.name == "Shipment__c":
+            if obj.name == "Shipment__c":  # its Name is an Auto Number SHP-{000000} (docs/salesforce-setup.md)
                 record["Name"] = f"SHP-{next(self.ids):06d}"
             self.table(obj_name)[rid] = record
             if obj_name == "OrderItem":
@@ -259,7 +266,11 @@ class Org:
             return self.create(obj_name, values), True
 
     def delete(self, obj_name: str, rid: str) -> None:
-        """Deleted records go to the recycle bin: IsDeleted becomes true and queryAll still sees them."""
+        """Deleted records go to the recycle bin: IsDeleted becomes true, query no longer sees them and
+        queryAll still does ("QueryAll returns records that are soft deleted due to a merge or delete"):
+        https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/resources_queryall.htm
+        Deleting again is ENTITY_IS_DELETED, an unknown id INVALID_CROSS_REFERENCE_KEY (the StatusCode
+        list above; …/api_rest/resources_composite_sobjects_collections_delete.htm)."""
         with self.lock:
             record = self.table(obj_name).get(rid)
             if record is None:
@@ -363,5 +374,8 @@ API_VERSION = "59.0"
 
 
 def _same(a: Any, b: Any) -> bool:
-    # external ids are case-insensitive unless the field was made case-sensitive (setup doc: insensitive)
+    # external ids match case-insensitively unless the field is unique case-sensitive (docs/salesforce-setup.md
+    # makes it insensitive): "Comparisons on strings are case-sensitive for unique case-sensitive fields and
+    # case-insensitive for all other fields" — the same rule as SOQL's, https://developer.salesforce.com/docs/
+    # atlas.en-us.soql_sosl.meta/soql_sosl/sforce_api_calls_soql_select_comparisonoperators.htm
     return a is not None and str(a).lower() == str(b).lower()

@@ -453,10 +453,11 @@ class SalesforceEmulator:
         done = start + size >= len(rows)
         out: dict[str, Any] = {"totalSize": len(rows), "done": done, "records": page}
         if not done:
-            resource = "queryAll" if include_deleted else "query"
+            # "Although the nextRecordsUrl has query in the URL, it still provides the remaining results
+            # from the initial QueryAll request" (…/api_rest/resources_queryall.htm): always /query/
             # the size rides along (after "_") only so a custom batchSize survives; Salesforce keeps it server-side
             suffix = f"{start + size}" if size == self.page_size else f"{start + size}_{size}"
-            out["nextRecordsUrl"] = f"/services/data/v{API_VERSION}/{resource}/{locator}-{suffix}"
+            out["nextRecordsUrl"] = f"/services/data/v{API_VERSION}/query/{locator}-{suffix}"
         else:
             self._locators.pop(locator, None)
         return out

@@ -12,6 +12,16 @@ Supported (SOQL and SOSL Reference):
 - conditions ``= != <> < <= > >= IN NOT IN LIKE``, ``AND``/``OR``/``NOT`` and parentheses; AND and OR
   cannot be mixed without parentheses (the reference's "conditionExpression" rule)
   https://developer.salesforce.com/docs/atlas.en-us.soql_sosl.meta/soql_sosl/sforce_api_calls_soql_select_conditionexpression.htm
+- string comparisons (``=``, ``IN``, ``LIKE``, ranges) are case-insensitive on the fields the emulator
+  has (none is a case-sensitive unique field); ``%`` and ``_`` are LIKE's wildcards, ``\\%`` ``\\_``
+  literal; IN takes a parenthesised list
+  https://developer.salesforce.com/docs/atlas.en-us.soql_sosl.meta/soql_sosl/sforce_api_calls_soql_select_comparisonoperators.htm
+- a literal must be of the field's type (dates and dateTimes unquoted, text quoted), else INVALID_FIELD
+  https://developer.salesforce.com/docs/atlas.en-us.soql_sosl.meta/soql_sosl/sforce_api_calls_soql_select_fieldexpression.htm
+- ORDER BY: ascending by default, nulls first by default, case-insensitive; LIMIT and OFFSET
+  https://developer.salesforce.com/docs/atlas.en-us.soql_sosl.meta/soql_sosl/sforce_api_calls_soql_select_orderby.htm
+  https://developer.salesforce.com/docs/atlas.en-us.soql_sosl.meta/soql_sosl/sforce_api_calls_soql_select_limit.htm
+  https://developer.salesforce.com/docs/atlas.en-us.soql_sosl.meta/soql_sosl/sforce_api_calls_soql_select_offset.htm
 - string literals in single quotes with backslash escapes
   https://developer.salesforce.com/docs/atlas.en-us.soql_sosl.meta/soql_sosl/sforce_api_calls_soql_select_quotedstringescapes.htm
 - date and dateTime literals, unquoted (``2026-11-20``, ``2026-11-20T09:15:00Z``, ``…+01:00``)
@@ -203,7 +213,9 @@ class Parser:
             while True:
                 name = self.take("ident").value
                 desc = self.accept("kw", "DESC") or (self.accept("kw", "ASC") and False)
-                nulls_last = desc
+                # "By default, null values are sorted first" (either direction), case-insensitively:
+                # https://developer.salesforce.com/docs/atlas.en-us.soql_sosl.meta/soql_sosl/sforce_api_calls_soql_select_orderby.htm
+                nulls_last = False
                 if self.accept("kw", "NULLS"):
                     nulls_last = self.accept("kw", "LAST") or not self.take("kw", "FIRST")
                 q.order.append((name, desc, nulls_last))

@@ -234,7 +234,8 @@ def test_check_names_every_missing_or_read_only_field_and_the_external_id(emulat
     assert "LastName" not in text and "Birthdate" not in text and "CreatedDate" not in text
 
 
-def test_the_shipped_mapping_fits_the_documented_org(emulator, connector):
+@pytest.mark.parametrize("person_accounts", [False, True], ids=["contacts", "person-accounts"])
+def test_the_shipped_mapping_fits_the_documented_org(person_accounts):
     from pathlib import Path
 
     from mappings.loader import load_mapping
@@ -248,7 +249,14 @@ def test_the_shipped_mapping_fits_the_documented_org(emulator, connector):
                 if f.native and "[]" not in f.native and "." not in f.native:
                     fields[f.native] = "both" if fields.get(f.native, direction) != direction else direction
         wanted[entity] = fields
-    connector.check(wanted)  # raises, naming each gap, if the mapping and the set-up doc disagree
+    with SalesforceEmulator(person_accounts=person_accounts) as emu:
+        connector = SalesforceConnector("crm", settings_for(emu, person_accounts=person_accounts))
+        # raises, naming each gap, if the mapping and the set-up doc disagree (with Person Accounts:
+        # the customer's fields as Account's Person*/__pc fields)
+        connector.check(wanted)
+        described = {p.split("/")[-2] for m, p in emu.requests if p.endswith("/describe")}
+        assert ("Account" in described) is person_accounts and ("Contact" in described) is not person_accounts
+        connector.close()
 
 
 def test_person_accounts_write_and_read_contact_shaped_records():
@@ -283,3 +291,26 @@ def test_check_without_arguments_describes_every_mapped_object(emulator, connect
     fresh = SalesforceConnector("crm", settings_for(emulator))
     with pytest.raises(ConfigError, match=r"Task\.Synchub_Id__c is not marked External ID"):
         fresh.check()
+
+
+def test_writes_pause_past_their_own_share_and_a_backfill_does_not_start_past_the_read_share():
+    with SalesforceEmulator(daily_limit=10) as emu:
+        emu.org.clock = TickingClock()
+        conn = SalesforceConnector(
+            "crm", settings_for(emu, pause_reads_at=0.3, pause_writes_at=0.5, pause_seconds=60, bulk_threshold=0)
+        )
+        # Given 3 of 10 calls used: past the read share, below the write share
+        for i in range(3):
+            assert conn.write("customer", [contact(i)])[0].ok
+        calls = conn.calls
+        # Then a backfill does not start (not even its COUNT() query) …
+        with pytest.raises(RateLimited, match="backfilling paused") as info:
+            next(conn.backfill("customer"))
+        assert info.value.retry_after == 60 and conn.calls == calls
+        # … while writes go on until their own share is passed, then pause before calling too
+        assert conn.write("customer", [contact(3)])[0].ok and conn.write("customer", [contact(4)])[0].ok
+        calls = conn.calls
+        with pytest.raises(RateLimited, match="writing paused"):
+            conn.write("customer", [contact(5)])
+        assert conn.calls == calls and emu.api_used == 5
+        conn.close()

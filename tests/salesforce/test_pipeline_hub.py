@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from connectors.memory import MemoryConnector
 from connectors.salesforce import SalesforceConnector
+from core.connector import WriteRequest
 from core.store.schema import dead_letters
 from core.sync.pipeline import Pipeline
 from core.sync.systems import System, Systems
@@ -93,3 +94,27 @@ def test_a_retried_write_reads_its_record_back_first_so_an_edit_made_inside_the_
     pipeline.flush("crm")
     # Then the retry did not overwrite the agent's edit: it was read back by id and merged first
     assert emulator.org.table("Contact")[contact_id]["FirstName"] == "Aleksandra"
+
+
+def test_the_orgs_api_usage_is_exported_as_a_metric(store, emulator):
+    # Given the hub connector after a few calls (each answer carries Sforce-Limit-Info)
+    from prometheus_client import generate_latest
+
+    from core.metrics import registry_for
+
+    emulator.daily_limit = 400
+    crm = SalesforceConnector("crm", settings_for(emulator))
+    systems = Systems(
+        hub=System("crm", "salesforce", load_mapping(ROOT / "mappings" / "salesforce.yaml"), {"customer": "both"}, crm),
+        spokes={},
+    )
+    pipeline = Pipeline(store, systems, clock=Clock())
+    for i in range(3):
+        crm.write("customer", [WriteRequest(f"00000000-0000-4000-8000-{i:012d}", None, {"LastName": f"N{i}"})])
+    # When Prometheus scrapes the process
+    text = generate_latest(registry_for(pipeline)).decode()
+    # Then the quota gauge is the org's own count over its allocation, as the header said
+    assert emulator.api_used == 3
+    assert 'synchub_api_quota_used_ratio{system="crm"} 0.0075' in text
+    assert 'synchub_api_calls_total{system="crm"} 3.0' in text
+    crm.close()

@@ -27,6 +27,9 @@ HOSTILE = "O'Brien' OR Name LIKE '%"
         (True, "true"),
         (3, "3"),
         (Decimal("9.50"), "9.50"),
+        (1e-05, "0.00001"),
+        (Decimal("1E+2"), "100"),
+        (2.5, "2.5"),
         (date(2026, 11, 20), "2026-11-20"),
         (datetime(2026, 11, 20, 10, 15, tzinfo=timezone(timedelta(hours=1))), "2026-11-20T09:15:00Z"),
         (["a'", "b"], r"('a\'', 'b')"),
@@ -45,6 +48,10 @@ def test_bad_inputs_are_refused_not_guessed():
         literal(datetime(2026, 1, 1))  # naive: which zone?
     with pytest.raises(ValueError):
         literal([])
+    with pytest.raises(ValueError):
+        literal(float("nan"))
+    with pytest.raises(ValueError):
+        literal(Decimal("Infinity"))
     with pytest.raises(ValueError):
         ident("Name; DELETE")
     with pytest.raises(ValueError):
