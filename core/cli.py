@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -255,21 +254,6 @@ def _global_options(
         os.environ[ENV_CONFIG] = str(config)
 
 
-def _mapped_fields(mapping: Any, flows: Mapping[str, str]) -> dict[str, dict[str, str]]:
-    """entity → native top-level field → direction, for a connector's describe check."""
-    out: dict[str, dict[str, str]] = {}
-    for entity in flows:
-        if entity not in mapping.entities:
-            continue
-        fields = out.setdefault(entity, {})
-        for f in mapping.entities[entity].fields:
-            if f.native:
-                top = f.native.split(".")[0].split("[")[0]
-                previous = fields.get(top)
-                fields[top] = f.direction if previous in (None, f.direction) else "both"
-    return out
-
-
 @config_app.command("check")
 def config_check(
     file: Annotated[
@@ -280,7 +264,7 @@ def config_check(
     ] = False,
 ) -> None:
     """Validate a config file and every mapping it names; every problem with file:line."""
-    from core.deployment import build_connector, check_deployment
+    from core.deployment import build_connector, check_deployment, mapped_fields
 
     path = file or Path(os.environ.get(ENV_CONFIG) or "config.toml")
     try:
@@ -305,7 +289,7 @@ def config_check(
             try:
                 connector = build_connector(name, settings)
                 try:
-                    connector.check(_mapped_fields(checked.mappings[name], flows))
+                    connector.check(mapped_fields(checked.mappings[name], flows))
                 finally:
                     connector.close()
                 status = "[green]ok[/]"

@@ -4,7 +4,9 @@ the pipeline. One place, so the CLI, the workers, the API and the demo build a d
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from core.config import Config, SystemSettings
 from core.connector import Connector, registry
@@ -96,3 +98,28 @@ def build_pipeline(config: Config, *, connectors: dict[str, Connector] | None = 
     """The pipeline over the configured store (migrated to the latest schema) and systems."""
     systems = build_systems(config, connectors=connectors)
     return Pipeline(Store(config.state.url), systems, retry=retry_policy(config))
+
+
+def mapped_fields(mapping: Any, flows: Mapping[str, str]) -> dict[str, dict[str, str]]:
+    """entity → native top-level field → direction, for a connector's describe check (``check``)."""
+    out: dict[str, dict[str, str]] = {}
+    for entity in flows:
+        if entity not in mapping.entities:
+            continue
+        fields = out.setdefault(entity, {})
+        for f in mapping.entities[entity].fields:
+            if f.native:
+                top = f.native.split(".")[0].split("[")[0]
+                previous = fields.get(top)
+                fields[top] = f.direction if previous in (None, f.direction) else "both"
+    return out
+
+
+def check_hub(systems: Systems) -> None:
+    """Describe what the hub's mapping names (Salesforce: every mapped object and field, and the
+    external-id field) before any work starts: a field missing in the org fails the start with a
+    ConfigError naming each one, instead of dead-lettering every record later. Raises whatever the
+    connector raises; a transient error (the org unreachable now) is the caller's to judge."""
+    hub = systems.hub
+    if hub.connector is not None:
+        hub.connector.check(mapped_fields(hub.mapping, dict(hub.flows)))

@@ -10,13 +10,17 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 import threading
 from dataclasses import dataclass
 from types import FrameType
 
 import dramatiq
+import structlog
 from starlette.applications import Starlette
 
+from core.deployment import check_hub
+from core.errors import ConfigError, SynchubError
 from core.logging import configure as configure_logging
 from core.logging import register_secrets, secret_values
 from core.web import create_app
@@ -26,6 +30,8 @@ from core.web.server import serve as serve_web
 from workers.actors import Actors, declare, request_flushes
 from workers.broker import make_broker
 from workers.runtime import Runtime, current
+
+log = structlog.get_logger("synchub.workers")
 
 ENV_BROKER = "SYNCHUB_BROKER_URL"
 
@@ -114,6 +120,15 @@ def serve(
     stop = _stop_on_signals()
     running = start(broker_url, threads=threads)
     _logging(running.runtime)
+    try:
+        check_hub(running.runtime.pipeline.systems)
+    except ConfigError as exc:  # the org lacks what the mapping needs: fail fast, say what
+        print(f"synchub: the hub does not fit its mapping: {exc}", file=sys.stderr, flush=True)
+        running.stop(timeout_ms=1000)
+        running.runtime.close()
+        raise SystemExit(2) from None
+    except SynchubError as exc:  # unreachable now: the workers retry what they cannot write
+        log.warning("startup_check.failed", error=type(exc).__name__, detail=str(exc))
     server = None
     if web is not None:
         server = ServerThread(web_app(running.runtime, running.actors), host=web[0], port=web[1])
