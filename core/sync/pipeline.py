@@ -350,6 +350,20 @@ _ANY_WAITING_INGEST = FastStatement(
     )
     .limit(1)
 )
+_INSERT_INBOX = FastStatement(
+    insert(inbox).returning(inbox.c.id),
+    ["system", "entity", "event_id", "kind", "payload", "status", "attempts", "trace_id", "received_at"],
+)
+_INBOX_CLAIM = FastStatement(
+    update(inbox)
+    .where(inbox.c.id == bindparam("i"), inbox.c.status == "pending")
+    .values(status="processing", attempts=bindparam("a"))
+)
+_INBOX_DONE = FastStatement(
+    update(inbox)
+    .where(inbox.c.id == bindparam("i"))
+    .values(status=bindparam("status"), processed_at=bindparam("now", type_=inbox.c.processed_at.type))
+)
 _CURSOR_GET = FastStatement(
     select(cursors.c.value).where(cursors.c.system == bindparam("s"), cursors.c.entity == bindparam("e"))
 )
@@ -1524,20 +1538,21 @@ class Pipeline:
         now = self.clock()
         try:
             with self.store.begin() as conn:
-                res = conn.execute(
-                    insert(inbox).values(
-                        system=system,
-                        entity=entity,
-                        event_id=event_id,
-                        kind=op,
-                        payload=payload,
-                        status="pending",
-                        attempts=0,
-                        trace_id=trace_id or new_trace_id(),
-                        received_at=now,
-                    )
+                res = _INSERT_INBOX.one(
+                    conn,
+                    {
+                        "system": system,
+                        "entity": entity,
+                        "event_id": event_id,
+                        "kind": op,
+                        "payload": payload,
+                        "status": "pending",
+                        "attempts": 0,
+                        "trace_id": trace_id or new_trace_id(),
+                        "received_at": now,
+                    },
                 )
-                return int(res.inserted_primary_key[0])
+                return int(res.id)
         except IntegrityError:
             return None
 
@@ -1551,12 +1566,7 @@ class Pipeline:
         for row in rows:
             erase: str | None = None
             with self.store.begin() as conn:
-                claimed = conn.execute(
-                    update(inbox)
-                    .where(inbox.c.id == row.id, inbox.c.status == "pending")
-                    .values(status="processing", attempts=row.attempts + 1)
-                )
-                if claimed.rowcount != 1:
+                if _INBOX_CLAIM.run(conn, {"i": row.id, "a": row.attempts + 1}) != 1:
                     continue
                 system = self.systems.spokes.get(row.system) or (
                     self.systems.hub if row.system == self.systems.hub.name else None
@@ -1580,7 +1590,7 @@ class Pipeline:
                         conn=conn,
                     )
                     status = "dead" if result.outcome == "dead" else "done"
-                conn.execute(update(inbox).where(inbox.c.id == row.id).values(status=status, processed_at=self.clock()))
+                _INBOX_DONE.run(conn, {"i": row.id, "status": status, "now": self.clock()})
             if erase is not None:
                 try:
                     self.erase(row.entity, erase, trace_id=row.trace_id)
