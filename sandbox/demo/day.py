@@ -25,6 +25,7 @@ from typing import Any
 
 import httpx
 from rich.console import Console
+from rich.markup import escape
 from sqlalchemy import select
 
 from connectors.shopify import ShopifyConnector
@@ -609,7 +610,7 @@ def play(stack: Stack, world: Retailer, say: Console, *, orders: int = 12) -> No
             .order_by(dead_letters.c.id.desc())
         ).first()
     if dl is not None:
-        say.print(f"  dead letter #{dl.id}, kept with its payload: {_short(dl.error.splitlines()[0])}")
+        say.print(f"  dead letter #{dl.id}, kept with its payload: {escape(_short(dl.error.splitlines()[0], 140))}")
         fixed = json.loads(json.dumps(dl.payload))
         fixed.setdefault("defaultEmailAddress", {})
         if isinstance(fixed["defaultEmailAddress"], dict):
@@ -623,14 +624,14 @@ def _short(text: str, width: int = 100) -> str:
     return text if len(text) <= width else text[: width - 1].rstrip() + "…"
 
 
-NO_ERP = "  [bold yellow]Running without the ERP and the store's till (Tryton)[/]"
+NO_ERP = "  [bold yellow]Running without the ERP and the store's till[/] (Tryton)"
 
 
 def _erp_server(say: Console, with_erp: bool) -> TrytonServer | None:
     """A real trytond for the ERP and the store's till: built once into a cache (its own venv and a
     template database), then started from a copy of the template in seconds."""
     if not with_erp:
-        say.print(NO_ERP + " (--no-erp): no ERP stock, no sales, no purchase at the till today")
+        say.print(NO_ERP + ", as asked (--no-erp): no ERP stock, no sales, no purchase at the till today")
         return None
     if not is_prepared():
         say.print("  preparing Tryton once (its own venv and a template database; a minute or two)…")
@@ -639,7 +640,7 @@ def _erp_server(say: Console, with_erp: bool) -> TrytonServer | None:
     except Exception as exc:  # no package registry, no disk: the day goes on without the ERP, and says so
         reason = _short(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
         say.print(
-            f"{NO_ERP}: Tryton could not be started ({reason}); "
+            f"{NO_ERP}: it could not be started ({escape(reason)}); "
             "`uv run python -m sandbox.tryton.server prepare` builds it"
         )
         return None

@@ -34,7 +34,7 @@ class Summary:
     pending_inbox: int = 0
     pending_outbox: int = 0
     changes_in: int = 0
-    """Changes the systems sent (inbox rows: webhooks and polls)."""
+    """Webhooks the systems sent (inbox rows; polled changes are ingested directly, not counted)."""
     writes_done: int = 0
     """Writes made to the systems (outbox rows done)."""
     throttled: dict[str, int] = field(default_factory=dict)
@@ -166,7 +166,7 @@ def render(summary: Summary, console: Console, *, trace_url: str | None = None, 
             ),
         )
     lost = summary.lost
-    handled = f"{summary.changes_in} changes in, {summary.writes_done} writes out"
+    handled = f"{summary.changes_in} webhooks in, {summary.writes_done} writes out"
     table.add_row(
         "nothing lost",
         f"[green]0 pending[/]: {handled}, each applied or kept as a dead letter"
