@@ -16,6 +16,7 @@ import json
 import os
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -24,13 +25,14 @@ from typing import Any
 
 import httpx
 from rich.console import Console
+from rich.markup import escape
 from sqlalchemy import select
 
 from connectors.shopify import ShopifyConnector
 from connectors.shopify.webhooks import signature
 from core.config import Config, SystemSettings, load_config
 from core.logging import configure as configure_logging
-from core.store.schema import dead_letters, inbox, outbox
+from core.store.schema import conflicts, dead_letters, inbox, outbox, xref
 from core.sync import operations
 from core.sync.pipeline import Pipeline
 from core.web.server import ServerThread
@@ -38,7 +40,7 @@ from sandbox.demo.seed import Person, Retailer, retailer
 from sandbox.demo.summary import Summary, render, summarise
 from sandbox.inpost.emulator import ShipXEmulator
 from sandbox.salesforce import SalesforceEmulator
-from sandbox.shopify.emulator import ShopifyEmulator
+from sandbox.shopify.emulator import ShopifyEmulator, money
 from sandbox.tryton.erp import Erp
 from sandbox.tryton.server import TrytonServer, is_prepared
 from workers.broker import queued_messages
@@ -259,6 +261,38 @@ def seed(
         stack.shipx.add_point(name)
 
 
+PAST_SOURCES = ("web", "web", "iphone", "android")
+PAST_CHANNEL = {"web": "online store", "iphone": "Shop app", "android": "Shop app"}
+"""Where last month's orders were placed: the online store, and the Shop app on a phone."""
+
+
+def past_buyers(world: Retailer, today: int = 12) -> list[Person]:
+    """Shop customers who bought last month (by courier): every fifth after today's buyers."""
+    return world.known_in("shop")[today::5]
+
+
+def _past_order(stack: Stack, world: Retailer, p: Person, gid: str, n: int) -> str:
+    """An order from last month, delivered by courier (no parcel locker, so nothing for InPost)."""
+    product = world.products[(n * 5) % len(world.products)]
+    day = 1 + n % 27
+    return stack.shop.add_order(
+        subtotalPriceSet=money(product.price),
+        lines=[{"sku": product.sku, "name": product.name, "price": str(product.price), "quantity": 1}],
+        customer=gid,
+        email=p.email,
+        sourceName=PAST_SOURCES[n % len(PAST_SOURCES)],
+        displayFulfillmentStatus="FULFILLED",
+        processedAt=f"2026-10-{day:02d}T1{n % 10}:15:00Z",
+        shippingAddress=_address(p),
+        shippingLine={
+            "title": "Kurier DPD",
+            "code": "Kurier DPD",
+            "source": "dpd",
+            "originalPriceSet": {"shopMoney": {"amount": "16.99", "currencyCode": "PLN"}},
+        },
+    )
+
+
 def seed_erp(stack: Stack, erp: Erp, world: Retailer, erp_ids: dict[int, int]) -> None:
     """The ERP as the morning finds it: the catalogue with its stock in the Kraków warehouse, and the
     store's loyalty-card customers as the till keyed them in (a local phone number, rarely an email).
@@ -308,8 +342,10 @@ def _address(p: Person) -> dict[str, Any]:
 
 def _locker_order(stack: Stack, world: Retailer, p: Person, gid: str, n: int) -> str:
     product = world.products[n % len(world.products)]
+    quantity = 1 + n % 2
     return stack.shop.add_order(
-        lines=[{"sku": product.sku, "name": product.name, "price": str(product.price), "quantity": 1 + n % 2}],
+        subtotalPriceSet=money(product.price * quantity),
+        lines=[{"sku": product.sku, "name": product.name, "price": str(product.price), "quantity": quantity}],
         customer=gid,
         email=p.email,
         phone=p.phone_e164,
@@ -333,7 +369,7 @@ def play(stack: Stack, world: Retailer, say: Console, *, orders: int = 12) -> No
 
     settle = stack.settle
 
-    step("Morning: the shop, the CRM and the lockers as they stand")
+    step(f"Morning: the shop, the CRM{', the ERP' if stack.erp is not None else ''} and the lockers as they stand")
     seed(stack, shop_ids, crm_ids, world, erp_ids)
     time.sleep(2.5)  # Salesforce reads stop a moment behind now (read_lag_seconds): let the seeds settle
     erp_part = (
@@ -343,11 +379,24 @@ def play(stack: Stack, world: Retailer, say: Console, *, orders: int = 12) -> No
     )
     say.print(
         f"  {len(shop_ids)} shop customers, {len(crm_ids)} CRM contacts{erp_part}, {len(world.lockers)} parcel "
-        f"lockers; {len(world.cross_channel)} people are known in more than one channel "
-        "(upper-case emails in the shop, local phone numbers in the CRM and at the till)"
+        f"lockers; {len(world.cross_channel)} people "
+        "are known in more than one channel (upper-case emails in the shop, local phone numbers in the CRM"
+        f"{' and at the till, loyalty cards' if stack.erp is not None else ''})"
     )
     settle()
     say.print("  synced: one golden record per person, every system's id cross-referenced")
+    # last month's orders, read once the customers they belong to are in every system (see the report
+    # on the order that arrives in the same poll as its brand-new customer)
+    past = past_buyers(world)
+    for n, p in enumerate(past):
+        _past_order(stack, world, p, shop_ids[p.key], n)
+    settle()
+    sources = Counter(PAST_CHANNEL[PAST_SOURCES[n % len(PAST_SOURCES)]] for n in range(len(past)))
+    also = " and the ERP" if stack.erp is not None else ""
+    say.print(
+        f"  last month's {len(past)} shop orders ({', '.join(f'{k} {v}' for k, v in sources.items())}; "
+        f"delivered by courier) are in the CRM{also} too"
+    )
     if stack.erp is not None:
         say.print(
             f"  the ERP's stock is the shop's: {_shop_stock(stack, world.products[0].sku)} × "
@@ -361,14 +410,16 @@ def play(stack: Stack, world: Retailer, say: Console, *, orders: int = 12) -> No
         say.print("  webhooks subscribed: the shop and InPost now push their changes; polls remain the safety net")
 
     step("A burst of 429s from InPost while web orders to parcel lockers come in")
-    stack.shipx.throttle(4, retry_after=0.2)
+    burst = 4
+    stack.shipx.throttle(burst, retry_after=0.2)
     buyers = [p for p in world.known_in("shop")][:orders]
     for n, p in enumerate(buyers):
         _locker_order(stack, world, p, shop_ids[p.key], n)
     settle()
+    stack.seen["throttled"] = {"lockers": burst - stack.shipx.faults.throttle_left}
     say.print(
         f"  {len(buyers)} locker orders → {len(stack.shipx.shipments())} InPost shipments, once each; "
-        f"InPost answered 429 {4 - stack.shipx.faults.throttle_left} times and each time was waited out as its "
+        f"InPost answered 429 {burst - stack.shipx.faults.throttle_left} times and each time was waited out as its "
         "Retry-After asked; tracking numbers are in the CRM and on the shop's orders as fulfilments"
     )
 
@@ -384,6 +435,7 @@ def play(stack: Stack, world: Retailer, say: Console, *, orders: int = 12) -> No
     collector = buyers[-1] if buyers else world.known_in("shop")[0]
     product = world.products[3]
     stack.shop.add_order(
+        subtotalPriceSet=money(product.price),
         lines=[{"sku": product.sku, "name": product.name, "price": str(product.price), "quantity": 1}],
         customer=shop_ids[collector.key],
         email=collector.email,
@@ -499,7 +551,31 @@ def play(stack: Stack, world: Retailer, say: Console, *, orders: int = 12) -> No
     current = stack.shop.customers[shop_ids[both.key]]["defaultAddress"]
     stack.shop.edit_customer(shop_ids[both.key], defaultAddress={**current, "city": "Gdynia", "zip": "81-301"})
     settle()
-    say.print("  recorded as a conflict with both values; its rule decided (see the dashboard's conflicts)")
+    with stack.pipeline.store.begin() as conn:
+        canonical = select(xref.c.canonical_id).where(
+            xref.c.entity == "customer", xref.c.system == "shop_pl", xref.c.native_id == shop_ids[both.key]
+        )
+        rows = conn.execute(
+            select(
+                conflicts.c.field,
+                conflicts.c.system,
+                conflicts.c.hub_value,
+                conflicts.c.incoming_value,
+                conflicts.c.rule,
+                conflicts.c.outcome,
+            )
+            .where(conflicts.c.entity == "customer", conflicts.c.canonical_id.in_(canonical.scalar_subquery()))
+            .order_by(conflicts.c.id)
+        ).fetchall()
+    shop_city = stack.shop.customers[shop_ids[both.key]]["defaultAddress"].get("city")
+    crm_city = stack.sf.org.live("Contact", crm_ids[both.key]).get("MailingCity")
+    for row in rows:
+        kept = row.incoming_value if row.outcome == "incoming" else row.hub_value
+        say.print(
+            f"  conflict recorded on {row.field}: golden {row.hub_value!r}, {row.system} {row.incoming_value!r} "
+            f"→ rule [bold]{row.rule}[/] keeps {kept!r}"
+        )
+    say.print(f"  {both.first_name} {both.last_name} now lives in {crm_city} in the CRM and {shop_city} in the shop")
 
     step("A malformed webhook: signed correctly, but its email is not an address")
     bad = world.known_in("shop")[-1]
@@ -534,7 +610,7 @@ def play(stack: Stack, world: Retailer, say: Console, *, orders: int = 12) -> No
             .order_by(dead_letters.c.id.desc())
         ).first()
     if dl is not None:
-        say.print(f"  dead letter #{dl.id}: {dl.error.splitlines()[0][:110]}")
+        say.print(f"  dead letter #{dl.id}, kept with its payload: {escape(_short(dl.error.splitlines()[0], 140))}")
         fixed = json.loads(json.dumps(dl.payload))
         fixed.setdefault("defaultEmailAddress", {})
         if isinstance(fixed["defaultEmailAddress"], dict):
@@ -544,15 +620,30 @@ def play(stack: Stack, world: Retailer, say: Console, *, orders: int = 12) -> No
         say.print("  an operator fixed the email in the dashboard and replayed it: applied")
 
 
+def _short(text: str, width: int = 100) -> str:
+    return text if len(text) <= width else text[: width - 1].rstrip() + "…"
+
+
+NO_ERP = "  [bold yellow]Running without the ERP and the store's till[/] (Tryton)"
+
+
 def _erp_server(say: Console, with_erp: bool) -> TrytonServer | None:
     """A real trytond for the ERP and the store's till: built once into a cache (its own venv and a
     template database), then started from a copy of the template in seconds."""
     if not with_erp:
-        say.print("  [yellow]ERP and store POS (Tryton) left out of this run[/] (--no-erp)")
+        say.print(NO_ERP + ", as asked (--no-erp): no ERP stock, no sales, no purchase at the till today")
         return None
     if not is_prepared():
         say.print("  preparing Tryton once (its own venv and a template database; a minute or two)…")
-    return TrytonServer()
+    try:
+        return TrytonServer()
+    except Exception as exc:  # no package registry, no disk: the day goes on without the ERP, and says so
+        reason = _short(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
+        say.print(
+            f"{NO_ERP}: it could not be started ({escape(reason)}); "
+            "`uv run python -m sandbox.tryton.server prepare` builds it"
+        )
+        return None
 
 
 def run(
@@ -562,8 +653,12 @@ def run(
     port: int | None = None,
     console: Console | None = None,
     with_erp: bool = True,
+    while_up: Callable[[Stack, str | None], None] | None = None,
 ) -> DemoResult:
-    """Run the day; with ``once=False`` keep the dashboard up until Ctrl-C. Returns the summary."""
+    """Run the day; with ``once=False`` keep the dashboard up until Ctrl-C. Returns the summary.
+
+    ``while_up`` is called with the stack and the printed trace link after the summary, while the
+    dashboard still serves (the test fetches the link through it)."""
     say = console or Console()
     configure_logging(False, os.environ.get("SYNCHUB_LOG_LEVEL", "ERROR"))
     workdir = Path(tempfile.mkdtemp(prefix="synchub-demo-"))
@@ -580,7 +675,8 @@ def run(
         runtime = runtime_from_config(config)
         pipeline = runtime.pipeline
         install(runtime)
-        workers = start("", threads=4)  # [broker] url = "": in-process broker and worker threads
+        # [broker] url = "": dramatiq's in-process broker, with [workers] threads worker threads
+        workers = start(config.broker.url, threads=config.workers.threads)
         web: ServerThread | None = ServerThread(web_app(runtime, workers.actors), host="127.0.0.1", port=port or 0)
         try:
             assert web is not None
@@ -601,7 +697,8 @@ def run(
             trace = None
             if web is not None and world.cross_channel:
                 trace = f"{web.url}/trace?q={world.cross_channel[0].email}"
-            render(summary, say, trace_url=trace)
+            summary.throttled = dict(stack.seen.get("throttled", {}))
+            render(summary, say, trace_url=trace, erp=erp is not None)
             facts = Facts(
                 crm_contacts=sum(1 for r in sf.org.table("Contact").values() if not r.get("IsDeleted")),
                 crm_orders=sum(1 for r in sf.org.table("Order").values() if not r.get("IsDeleted")),
@@ -617,6 +714,8 @@ def run(
                 facts.erp_parties = len(erp.search("party.party", [], ["id"])) - 1  # less the company's own
                 facts.erp_sales = len(erp.search("sale.sale", [], ["id"]))
                 facts.erp_complaints = len(erp.search("sale.complaint", [], ["id"]))
+            if while_up is not None:
+                while_up(stack, trace)
             if not once and web is not None:
                 say.print("\nThe dashboard stays up; Ctrl-C to stop.")
                 try:

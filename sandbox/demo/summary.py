@@ -33,6 +33,13 @@ class Summary:
     """Status (open / replayed / discarded) → count."""
     pending_inbox: int = 0
     pending_outbox: int = 0
+    changes_in: int = 0
+    """Webhooks the systems sent (inbox rows; polled changes are ingested directly, not counted)."""
+    writes_done: int = 0
+    """Writes made to the systems (outbox rows done)."""
+    throttled: dict[str, int] = field(default_factory=dict)
+    """System → 429s it answered and the workers waited out. Not in the store (a throttled call is
+    retried by the connector after the Retry-After it names): the day counts them on the emulator."""
 
     @property
     def lost(self) -> int:
@@ -97,6 +104,10 @@ def summarise(store: Store, hub: str) -> Summary:
                 select(dead_letters.c.status, func.count()).group_by(dead_letters.c.status)
             ).fetchall()
         }
+        s.changes_in = int(conn.execute(select(func.count()).select_from(inbox)).scalar() or 0)
+        s.writes_done = int(
+            conn.execute(select(func.count()).select_from(outbox).where(outbox.c.status == "done")).scalar() or 0
+        )
         s.pending_inbox = int(
             conn.execute(select(func.count()).select_from(inbox).where(inbox.c.status == "pending")).scalar() or 0
         )
@@ -114,7 +125,7 @@ def _count_by(conn: Any, entity: str, key: str) -> dict[str, int]:
     return dict(Counter(str((data or {}).get(key) or "unknown") for data in rows))
 
 
-def render(summary: Summary, console: Console, *, trace_url: str | None = None) -> None:
+def render(summary: Summary, console: Console, *, trace_url: str | None = None, erp: bool = True) -> None:
     """The narrated summary: what happened today, in the terms a retailer uses."""
     table = Table(title="synchub — the day in numbers", show_header=False, title_justify="left")
     table.add_column("what", style="bold")
@@ -125,14 +136,45 @@ def render(summary: Summary, console: Console, *, trace_url: str | None = None) 
         "cross-channel matches",
         f"{summary.cross_channel} people already known in two or more systems, joined into one record each",
     )
-    table.add_row("orders by channel", _pairs(summary.orders_by_channel))
+    table.add_row(
+        "orders synced, by channel", f"{sum(summary.orders_by_channel.values())} ({_pairs(summary.orders_by_channel)})"
+    )
     table.add_row("shipments created", f"{summary.shipments} ({_pairs(summary.shipments_by_status)})")
-    table.add_row("touchpoints", _pairs(summary.touchpoints_by_channel))
+    table.add_row("touchpoints", _pairs(summary.touchpoints_by_channel) or "none")
     table.add_row("returns / complaints", f"{summary.returns} / {summary.complaints}")
-    table.add_row("conflicts by rule", _pairs(summary.conflicts_by_rule) or "none")
-    table.add_row("dead letters", _pairs(summary.dead_letters) or "none")
+    conflicts_total = sum(summary.conflicts_by_rule.values())
+    table.add_row(
+        "conflicts, by rule",
+        f"{conflicts_total} recorded with both values ({_pairs(summary.conflicts_by_rule)})"
+        if conflicts_total
+        else "none",
+    )
+    letters = summary.dead_letters
+    created = sum(letters.values())
+    table.add_row(
+        "dead letters",
+        f"{created} created, {letters.get('replayed', 0)} replayed, {letters.get('open', 0)} open"
+        + (f", {letters['discarded']} discarded" if letters.get("discarded") else "")
+        if created
+        else "none",
+    )
+    if summary.throttled:
+        table.add_row(
+            "429s waited out",
+            ", ".join(
+                f"{system} answered 429 {n} times; every call went through" for system, n in summary.throttled.items()
+            ),
+        )
     lost = summary.lost
-    table.add_row("lost", f"[green]{lost}[/]" if lost == 0 else f"[red]{lost}[/] (pending work left)")
+    handled = f"{summary.changes_in} webhooks in, {summary.writes_done} writes out"
+    table.add_row(
+        "nothing lost",
+        f"[green]0 pending[/]: {handled}, each applied or kept as a dead letter"
+        if lost == 0
+        else f"[red]{lost} pending[/] (work left undone): {handled}",
+    )
+    if not erp:
+        table.add_row("ERP / till", "[yellow]left out[/]: Tryton was not running (see above)")
     console.print(table)
     if trace_url:
         console.print(f"One customer's whole story: [link={trace_url}]{trace_url}[/link]")
