@@ -872,6 +872,10 @@ class Pipeline:
         may_heal = prefetch is None or prefetch.waiting
         if cid_linked and may_heal and self._heal_ingest(conn, system, entity, native_id) and prefetch is not None:
             prefetch.valid = False  # healing ingested other records: what the chunk read may be stale
+        if cid_linked and not minted and self._heal_waiting(conn, system, [cid], now) and prefetch is not None:
+            # a record known before got its id in this system from a read, not from our write: what
+            # waited to be sent here for lack of that id goes now (an order before its contact)
+            prefetch.valid = False
         log.info(
             "ingest",
             system=system.name,
@@ -1314,7 +1318,7 @@ class Pipeline:
             log.info("dead_letter.healed", system=system.name, entity=dl.entity, dead_letter=dl.id)
         return True
 
-    def _heal_waiting(self, conn: Connection, system: System, linked: list[str], now: datetime) -> None:
+    def _heal_waiting(self, conn: Connection, system: System, linked: list[str], now: datetime) -> bool:
         """Records that could not be mapped for ``system`` because a record they refer to had no id
         there yet (an order before its customer): now that it has one, send them after all.
 
@@ -1332,6 +1336,7 @@ class Pipeline:
             )
             .order_by(dead_letters.c.id)
         ).fetchall()
+        healed = False
         for dl in waiting:
             if dl.canonical_id is None or not any(cid in dl.error for cid in linked):
                 continue
@@ -1353,6 +1358,8 @@ class Pipeline:
                 .values(status="replayed", reason="healed: the record it refers to now exists there", resolved_at=now)
             )
             log.info("dead_letter.healed", system=system.name, entity=dl.entity, dead_letter=dl.id)
+            healed = True
+        return healed
 
     def _record_failure(self, conn: Connection, system: System, row: Any, error: SynchubError) -> int:
         """Retry later (transient) or dead-letter (permanent / out of attempts). Returns 1 if dead."""

@@ -259,3 +259,32 @@ def test_an_order_that_arrives_before_its_customer_is_sent_once_the_customer_is_
     [(_, crm_order)] = d.crm.system.live("order").items()
     assert contact_id in crm_order.values()
     assert len(d.shipx.shipments()) == 1
+
+
+def test_an_order_waiting_for_its_customer_in_the_crm_is_sent_once_a_poll_links_that_customer(d: InPostDeployment):
+    import json
+
+    from tests.inpost.deployment import MAPPINGS
+
+    # Given a new shop customer and their first order, read before the CRM knows the customer
+    customer = json.loads((MAPPINGS / "samples" / "shopify-customer.json").read_text(encoding="utf-8"))
+    order = json.loads((MAPPINGS / "samples" / "shopify-order.json").read_text(encoding="utf-8"))
+    order["customer"] = {"id": customer["id"]}
+    order["customAttributes"] = [{"key": "inpost_point", "value": "KRA010"}]
+    d.shop.system.put("customer", customer, native_id=customer["id"])
+    d.shop.system.put("order", order, native_id=order["id"])
+    d.pipeline.poll("shop", "customer")
+    d.pipeline.poll("shop", "order")
+    # the order's write to the CRM waits: its customer has no id there yet
+    waiting = [dl for dl in d.dead_letters("crm") if dl.status == "open"]
+    assert waiting and all("has no id in" in dl.error for dl in waiting)
+    # When someone in the CRM had entered the same person, and a poll of the CRM links that contact
+    # (the customer's id in the CRM comes from a read, not from our write)
+    contact = d.crm.system.put("customer", {"LastName": "Nowak", "FirstName": "Anna", "Email": "ANNA.NOWAK@example.pl"})
+    d.pipeline.poll("crm", "customer")
+    d.pipeline.drain()
+    # Then the order reached the CRM after all, on that contact, and no dead letter is left open
+    assert [dl.status for dl in d.dead_letters("crm") if dl.status == "open"] == []
+    [(_, crm_order)] = d.crm.system.live("order").items()
+    assert contact in crm_order.values()
+    assert len(d.crm.system.live("customer")) == 1
