@@ -30,10 +30,19 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--min-faults", type=int, default=20, help="at least this many faults of each kind")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument(
+        "--stock-updates", type=int, default=100, help="how many of the changes are stock moves on a real Tryton"
+    )
     parser.add_argument("--write-docs", action="store_true")
     args = parser.parse_args()
     quiet_logs()
-    config = StormConfig(changes=args.changes, seed=args.seed, min_faults=args.min_faults, workers=args.workers)
+    config = StormConfig(
+        changes=args.changes,
+        seed=args.seed,
+        min_faults=args.min_faults,
+        workers=args.workers,
+        stock_updates=args.stock_updates,
+    )
     with tempfile.TemporaryDirectory(prefix="synchub-storm-") as tmp:
         report = Storm(Path(tmp), config).run()
     print(report.table())
@@ -41,7 +50,9 @@ def main() -> None:
         for item in items[:10]:
             print(f"{name}: {item}")
     if args.write_docs:
-        command = f"uv run python bench/storm.py --changes {args.changes} --seed {args.seed}"
+        command = "uv run python bench/storm.py " + (
+            f"--changes {args.changes} --stock-updates {args.stock_updates} --seed {args.seed}"
+        )
         replace_section(
             "\n".join(
                 [

@@ -1,8 +1,9 @@
 """The runtime of the fault storm's worker processes (``SYNCHUB_RUNTIME=tests.reliability.factory:runtime``).
 
 The hub is the Salesforce connector on the Salesforce emulator, the shop the Shopify connector on
-the Shopify emulator, both with the shipped mappings; the state store is a SQLite file every
-process shares. The emulators live in the test process, so they outlive any worker killed.
+the Shopify emulator and, when the spec names one, the ERP the Tryton connector on a real trytond
+(stock levels in, written out to the shop), all with the shipped mappings; the state store is a
+SQLite file every process shares. The emulators live in the test process, so they outlive any worker killed.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 
 from connectors.salesforce import SalesforceConnector
 from connectors.shopify import ShopifyConnector
+from connectors.tryton import TrytonConnector
 from core.store.db import Store
 from core.sync.pipeline import Pipeline, RetryPolicy
 from core.sync.systems import System, Systems
@@ -29,11 +31,16 @@ def build(spec: dict[str, Any]) -> Runtime:
     shop = ShopifyConnector("shop", spec["shop"])
     # "in" for benches that measure one direction: nothing is written back to the shop
     shop_flow = str(spec.get("shop_flow", "both"))
+    shop_entities = {"customer": shop_flow}
+    spokes: dict[str, System] = {}
+    if "erp" in spec:  # a real Tryton: its stock reaches the shop (the ERP owns stock; the CRM holds none)
+        erp = TrytonConnector("erp", spec["erp"])
+        spokes["erp"] = System("erp", "tryton", load_mapping(MAPPINGS / "tryton.yaml"), {"stock_level": "in"}, erp)
+        shop_entities["stock_level"] = "out"
+    spokes["shop"] = System("shop", "shopify", load_mapping(MAPPINGS / "shopify.yaml"), shop_entities, shop)
     systems = Systems(
         hub=System("crm", "salesforce", load_mapping(MAPPINGS / "salesforce.yaml"), {"customer": "both"}, crm),
-        spokes={
-            "shop": System("shop", "shopify", load_mapping(MAPPINGS / "shopify.yaml"), {"customer": shop_flow}, shop)
-        },
+        spokes=spokes,
     )
     pipeline = Pipeline(
         Store(spec["store"]),

@@ -22,7 +22,12 @@ def test_a_fault_storm_loses_nothing_duplicates_nothing_and_converges(tmp_path: 
         if os.environ.get("CI"):
             pytest.fail("redis-server is not installed (CI must have it: see .ci/run)")
         pytest.skip("!!! redis-server is not installed: the storm cannot run !!!")
-    config = StormConfig(changes=int(os.environ.get("SYNCHUB_STORM_CHANGES", "2000")), seed=7, min_faults=20)
+    config = StormConfig(
+        changes=int(os.environ.get("SYNCHUB_STORM_CHANGES", "2000")),
+        seed=7,
+        min_faults=20,
+        stock_updates=int(os.environ.get("SYNCHUB_STORM_STOCK_UPDATES", "40")),
+    )
     report = Storm(tmp_path, config).run()
     text = report.table()
     (tmp_path / "storm-report.md").write_text(text + "\n")
@@ -35,3 +40,6 @@ def test_a_fault_storm_loses_nothing_duplicates_nothing_and_converges(tmp_path: 
     assert report.lost == [], detail
     assert report.duplicates == [], detail
     assert report.unconverged == [], detail
+    # the ERP's stock moves were part of it, and the shop held every level before any reconciliation
+    assert report.by_source["ERP stock updates"] == config.stock_updates, detail
+    assert report.stock_levels > 0 and report.stock_wrong_before == 0, detail
