@@ -159,15 +159,30 @@ def _correct_base(
         expected = system.entity(entity).to_native(dict(row.data), _XrefResolver(conn, system_name))
     except RecordMappingError:
         return  # the fan-out will dead-letter it with the reason
-    id_path = system.entity(entity).id_path
-    if all(
-        parse_path(path) == id_path or get_path(record, parse_path(path)) == value for path, value in _leaves(expected)
-    ):
+    if _holds(system, entity, expected, record):
         return
     conn.execute(
         update(sync_base)
         .where(sync_base.c.entity == entity, sync_base.c.canonical_id == cid, sync_base.c.system == system_name)
         .values(data={}, fingerprint="")
+    )
+
+
+def _holds(system: Any, entity: str, expected: dict[str, Any], record: dict[str, Any]) -> bool:
+    """Whether ``record`` holds what the mapping writes (``expected``). By the mapping's own native
+    paths where it can: ``quantities[name=available].quantity`` compares that one figure, not the
+    whole list (which also holds figures synchub never writes, such as ``on_hand``). Entities
+    writing arrays item by item (``lines[].sku``) compare leaf by leaf, lists whole."""
+    id_path = system.entity(entity).id_path
+    fields = [f for f in system.mapping.entities[entity].fields if f.native and f.direction != "in"]
+    if fields and all("[]" not in f.native for f in fields):
+        for f in fields:
+            path = parse_path(f.native)
+            if path != id_path and get_path(record, path) != get_path(expected, path):
+                return False
+        return True
+    return all(
+        parse_path(path) == id_path or get_path(record, parse_path(path)) == value for path, value in _leaves(expected)
     )
 
 

@@ -3,13 +3,12 @@
 A real Tryton publishes its stock; the Shopify emulator holds one item per product at the warehouse's
 location and receives the levels (``stock_level = "out"``, as config.example.toml has it). After a
 sync the shop holds every level the ERP does. A reconciliation of the shop must then find every
-level in step and repair nothing. Today it calls every one of them "behind" and writes it again, on
+level in step and repair nothing. It used to call every one of them "behind" and writes it again, on
 every run: core/sync/reconcile.py ``_correct_base`` compares the golden record mapped out with the
 level as read, leaf by leaf with lists compared whole, and the shop's ``quantities`` list holds
 ``on_hand`` beside the ``available`` figure synchub writes, so the two never compare equal.
-Harmless for the data (the writes are absolute), but the report is wrong and each scheduled
-reconcile costs one write per level. Left failing on purpose (strict xfail) for whoever owns
-core/sync/: the fix does not belong to this branch.
+Harmless for the data (the writes are absolute), but the report was wrong and each scheduled
+reconcile cost one write per level. Now compared by the mapping's own native paths.
 """
 
 from __future__ import annotations
@@ -44,10 +43,6 @@ def tryton() -> Iterator[TrytonServer]:
         server.stop()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="core/sync/reconcile.py calls every out-only Shopify stock level behind (quantities compared whole)",
-)
 def test_a_reconciliation_of_stock_levels_the_shop_holds_right_repairs_nothing(tmp_path: Path, tryton: TrytonServer):
     erp_user = Erp(tryton)
     with ShopifyEmulator() as shop:
