@@ -104,8 +104,6 @@ class Report:
     """Stock levels checked (products × the warehouse); 0 when the storm ran without the ERP."""
     stock_wrong_before: int = 0
     """Stock levels the shop held wrong before the final reconciliation (the storm alone converged)."""
-    stock_rewritten: int = 0
-    """Shop stock levels the final reconciliation called behind and wrote again (see docs/reliability.md)."""
 
     def table(self) -> str:
         sources = ", ".join(f"{k} {v:,}" for k, v in sorted(self.by_source.items()))
@@ -122,7 +120,6 @@ class Report:
             rows += [
                 f"| stock levels checked (ERP, hub, shop) | {self.stock_levels} |",
                 f"| stock levels wrong in the shop before the reconciliation | {self.stock_wrong_before} |",
-                f"| shop stock levels the reconciliation wrote again (not counted above) | {self.stock_rewritten} |",
             ]
         rows += [
             f"| load phase (changes and faults) | {self.load_seconds:.1f} s |",
@@ -479,13 +476,6 @@ class Storm:
             self.report.stock_wrong_before = len(self._stock_mismatches())
         for system, entity in scans:
             r = reconcile(self.runtime.pipeline, system, entity)
-            if (system, entity) == ("shop", "stock_level"):
-                # An out-only stock level is called "behind" on every run, in step or not (see
-                # tests/reliability/test_reconcile_stock.py): counted apart; the check before the
-                # reconciliation says whether the shop really was behind.
-                self.report.stock_rewritten = r.behind
-                repairs += r.new + r.drifted + r.missing
-                continue
             repairs += r.new + r.drifted + r.behind + r.missing
         self.report.reconcile_repairs = repairs
         self._wait_quiet(self.cfg.settle_timeout)
