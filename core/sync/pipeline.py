@@ -306,29 +306,6 @@ _NATIVE_IDS = select(xref.c.canonical_id, xref.c.native_id).where(
     xref.c.system == bindparam("s"),
     xref.c.canonical_id.in_(bindparam("c", expanding=True)),
 )
-# our writes to one system for one record that it has not acknowledged yet (sent at least once),
-# newer than the last one it acknowledged: what an echo of ours can carry (see Pipeline._echoes)
-_UNACKED_PAYLOADS = FastStatement(
-    select(outbox.c.payload).where(
-        outbox.c.entity == bindparam("e"),
-        outbox.c.canonical_id == bindparam("c"),
-        outbox.c.system == bindparam("s"),
-        outbox.c.status != "done",
-        or_(outbox.c.status == "inflight", outbox.c.attempts > 0),
-        outbox.c.id
-        > func.coalesce(
-            select(func.max(outbox.c.id))
-            .where(
-                outbox.c.entity == bindparam("e"),
-                outbox.c.canonical_id == bindparam("c"),
-                outbox.c.system == bindparam("s"),
-                outbox.c.status == "done",
-            )
-            .scalar_subquery(),
-            0,
-        ),
-    )
-)
 # open ingest dead letters of a system whose reason matches a pattern (LIKE, escaped with "/")
 _WAITING_INGEST = FastStatement(
     select(dead_letters.c.id, dead_letters.c.entity, dead_letters.c.payload, dead_letters.c.trace_id)
@@ -438,7 +415,8 @@ def _queued_query(n: int) -> FastStatement:
 
 
 def _unacked_query(n: int) -> FastStatement:
-    """As _UNACKED_PAYLOADS, for ``n`` records of one system."""
+    """Our writes to one system for ``n`` records that it has not acknowledged yet (sent at least once),
+    each newer than the last write of its record it acknowledged: what an echo of ours can carry."""
     cids: list[Any] = [bindparam(f"c{i}") for i in range(n)]
     done = outbox.alias("acked")
     return FastStatement(
@@ -662,7 +640,7 @@ class Pipeline:
         known, cid = prefetch.cid_of(native_id) if prefetch is not None else (False, None)
         if not known:
             cid = self._xref(conn, entity, system.name, native_id)
-        cached = prefetch is not None and known and prefetch.holds(cid)
+        held = prefetch if prefetch is not None and known and prefetch.holds(cid) else None
         if prefetch is not None and cid is not None:
             prefetch.touched.add(cid)  # whatever follows may change this record's rows
         if deleted:
@@ -730,7 +708,7 @@ class Pipeline:
             data: dict[str, Any] = {}
             version = 0
         else:
-            row = prefetch.golden.get(cid) if cached and prefetch is not None else _GOLDEN_GET.one(conn, {"c": cid})
+            row = held.golden.get(cid) if held is not None else _GOLDEN_GET.one(conn, {"c": cid})
             if row is None:
                 data, version, created = {}, 0, True
             else:
@@ -738,8 +716,10 @@ class Pipeline:
                 if row.state in ("erased",):
                     return IngestResult("erased", cid)
 
-        if minted or (cached and prefetch is not None):
-            base_row = None if minted or prefetch is None else prefetch.base.get(cid)  # minted: no base yet
+        if minted:
+            base_row = None  # a record minted now has no base yet
+        elif held is not None:
+            base_row = held.base.get(cid)
         else:
             base_row = _BASE_GET.one(conn, {"e": entity, "c": cid, "s": system.name})
         base: dict[str, Any] = dict(base_row.data) if base_row is not None else {}
@@ -753,7 +733,7 @@ class Pipeline:
                 incoming[unit] = value
         changed = {u: v for u, v in incoming.items() if u not in base or base[u] != v}
         if changed and not created:
-            sent = prefetch.unacked.get(cid, []) if cached and prefetch is not None else None
+            sent = held.unacked.get(cid, []) if held is not None else None
             for unit in self._echoes(conn, system, entity, cid, changed, sent):
                 del changed[unit]
         if changed and not created and not refetched and base_row is not None and base_row.source_ts == source_ts:
@@ -855,17 +835,17 @@ class Pipeline:
         identity_units = mapped.identity
         if created or any(u.split("[")[0] in identity_units for u in changed) or cid_linked:
             self._index_keys(conn, entity, cid, keys, minted=minted)
+        # what the fan-out reads: every system's base (this one's just saved) and the queued writes;
+        # a record minted just now has no other base and no queued write
+        read: tuple[dict[str, Any], list[Any]] | None = None
+        if minted:
+            read = ({system.name: new_base}, [])
+        elif held is not None:
+            read = ({**held.bases.get(cid, {}), system.name: new_base}, held.queued.get(cid, []))
         if result.changed or created:
-            # a record minted just now has no other base and no queued write: nothing to read
-            read: tuple[dict[str, Any], list[Any]] | None = ({system.name: new_base}, []) if minted else None
-            if read is None and cached and prefetch is not None:
-                read = ({**prefetch.bases.get(cid, {}), system.name: new_base}, prefetch.queued.get(cid, []))
             result.outbox_rows = self._fan_out(conn, entity, cid, new_data, system, revert, trace_id, now, known=read)
         else:
             # the golden record stands, but this system's base moved: a write queued for it may be moot
-            read = None
-            if cached and prefetch is not None:
-                read = ({**prefetch.bases.get(cid, {}), system.name: new_base}, prefetch.queued.get(cid, []))
             self._fan_out(conn, entity, cid, new_data, system, {}, trace_id, now, only=system, known=read)
         if not result.changed and not created:
             result.outcome = "unchanged"
@@ -1752,7 +1732,7 @@ class Pipeline:
         read back, not an edit there. Without this, the answer of a write lost to a timeout makes its
         echo look like someone's edit, and an old value could win over a newer one."""
         if sent is None:
-            sent = [r[0] for r in _UNACKED_PAYLOADS.all(conn, {"e": entity, "c": cid, "s": system.name})]
+            sent = [r.payload for r in _UNACKED_OF[1].all(conn, {"e": entity, "s": system.name, "c0": cid})]
         payloads = [p for p in sent if isinstance(p, dict)]
         if not payloads:
             return []

@@ -232,16 +232,22 @@ class _WebhookEndpoint:
         self.server.server_close()
 
 
-def test_an_order_that_arrives_before_its_customer_is_sent_once_the_customer_is_there(d: InPostDeployment):
+def _first_locker_order() -> tuple[dict, dict]:
+    """The shipped sample customer (shop form) and their first order, for Paczkomat KRA010."""
     import json
 
     from tests.inpost.deployment import MAPPINGS
 
-    # Given a new customer's first order, read from the shop *before* the customer itself
     customer = json.loads((MAPPINGS / "samples" / "shopify-customer.json").read_text(encoding="utf-8"))
     order = json.loads((MAPPINGS / "samples" / "shopify-order.json").read_text(encoding="utf-8"))
     order["customer"] = {"id": customer["id"]}
     order["customAttributes"] = [{"key": "inpost_point", "value": "KRA010"}]
+    return customer, order
+
+
+def test_an_order_that_arrives_before_its_customer_is_sent_once_the_customer_is_there(d: InPostDeployment):
+    # Given a new customer's first order, read from the shop *before* the customer itself
+    customer, order = _first_locker_order()
     d.shop.system.put("order", order, native_id=order["id"])
     d.pipeline.poll("shop", "order")
     # the order cannot be read yet: the customer it refers to is unknown
@@ -262,15 +268,8 @@ def test_an_order_that_arrives_before_its_customer_is_sent_once_the_customer_is_
 
 
 def test_an_order_waiting_for_its_customer_in_the_crm_is_sent_once_a_poll_links_that_customer(d: InPostDeployment):
-    import json
-
-    from tests.inpost.deployment import MAPPINGS
-
     # Given a new shop customer and their first order, read before the CRM knows the customer
-    customer = json.loads((MAPPINGS / "samples" / "shopify-customer.json").read_text(encoding="utf-8"))
-    order = json.loads((MAPPINGS / "samples" / "shopify-order.json").read_text(encoding="utf-8"))
-    order["customer"] = {"id": customer["id"]}
-    order["customAttributes"] = [{"key": "inpost_point", "value": "KRA010"}]
+    customer, order = _first_locker_order()
     d.shop.system.put("customer", customer, native_id=customer["id"])
     d.shop.system.put("order", order, native_id=order["id"])
     d.pipeline.poll("shop", "customer")
