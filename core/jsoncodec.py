@@ -4,6 +4,14 @@ Why not plain ``json``: the store keeps canonical values (``Decimal`` money, awa
 and compares them with freshly mapped ones. If ``Decimal("19.90")`` came back as ``"19.90"`` every
 comparison would report a change and every record would be re-synced forever. Tagged objects
 (``{"$decimal": "19.90"}``) keep the type; everything else is ordinary JSON.
+
+Why orjson: every change serialises its golden record, bases, outbox payload and fingerprints a
+dozen times; the standard library's encoder and decoder were a seventh of the pipeline's CPU
+(docs/benchmarks.md, *Own overhead*). orjson writes the same text (sorted keys, compact, UTF-8 not
+escaped) but for two float spellings: a small exponent (``1e-7``, where the standard library wrote
+``1e-07``) and NaN or an infinity, which JSON cannot hold (PostgreSQL refuses them), written as
+null. What orjson refuses (integers beyond 64 bits, non-string keys, lone surrogates) goes
+through the standard library as before.
 """
 
 from __future__ import annotations
@@ -15,6 +23,8 @@ from datetime import date, datetime
 from decimal import Decimal
 from enum import Enum
 from typing import Any
+
+import orjson
 
 _TAGS = ("$decimal", "$datetime", "$date")
 
@@ -48,13 +58,44 @@ def _hook(obj: dict[str, Any]) -> Any:
     return obj
 
 
+_OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_PASSTHROUGH_DATETIME  # date/datetime: tagged by _default
+
+
 def dumps(value: Any) -> str:
     """Serialise with tags for Decimal/datetime/date; keys sorted so equal values give equal text."""
+    try:
+        return orjson.dumps(value, default=_default, option=_OPTIONS).decode()
+    except (orjson.JSONEncodeError, UnicodeDecodeError):
+        return _std_dumps(value)  # raises the same TypeError for a value nothing can store
+
+
+def _std_dumps(value: Any) -> str:
     return json.dumps(value, default=_default, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
 
 
+def _untag(value: Any) -> Any:
+    """Turn tagged objects back into their types, innermost first (as ``object_hook`` did)."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if isinstance(item, dict | list):
+                value[key] = _untag(item)
+        return _hook(value)
+    if isinstance(value, list):
+        for i, item in enumerate(value):
+            if isinstance(item, dict | list):
+                value[i] = _untag(item)
+    return value
+
+
 def loads(text: str | bytes) -> Any:
-    return json.loads(text, object_hook=_hook)
+    try:
+        value = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text, object_hook=_hook)  # NaN, Infinity: what the standard library wrote
+    # a text without ``"$`` holds no tag: nothing to walk
+    if (b'"$' if isinstance(text, bytes) else '"$') in text:
+        return _untag(value)
+    return value
 
 
 def fingerprint(value: Any) -> str:
