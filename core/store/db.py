@@ -57,7 +57,9 @@ def _sqlite_setup(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # straight on the driver's connection: through exec_driver_sql, SQLAlchemy's statement
+        # machinery cost ~0.4 ms per transaction, a fifth of a whole flush batch's CPU
+        conn.connection.driver_connection.execute("BEGIN IMMEDIATE").close()
 
 
 def alembic_config(url: str) -> Config:

@@ -27,7 +27,7 @@ from functools import partial
 from typing import Any, Literal
 
 import structlog
-from sqlalchemy import Connection, and_, bindparam, delete, func, insert, literal_column, or_, select, update
+from sqlalchemy import Connection, Integer, and_, bindparam, delete, func, insert, literal_column, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from core import jsoncodec
@@ -301,11 +301,91 @@ _HISTORY_OF_FIELD = FastStatement(
     .order_by(field_history.c.id.desc())
     .limit(50)
 )
-_NATIVE_IDS = select(xref.c.canonical_id, xref.c.native_id).where(
-    xref.c.entity == bindparam("e"),
-    xref.c.system == bindparam("s"),
-    xref.c.canonical_id.in_(bindparam("c", expanding=True)),
+
+
+def _native_ids_query(n: int) -> FastStatement:
+    """The native ids in one system of ``n`` records (a batch about to be written)."""
+    cids: list[Any] = [bindparam(f"c{i}") for i in range(n)]
+    return FastStatement(
+        select(xref.c.canonical_id, xref.c.native_id).where(
+            xref.c.entity == bindparam("e"), xref.c.system == bindparam("s"), xref.c.canonical_id.in_(cids)
+        )
+    )
+
+
+def _links_query(n: int) -> FastStatement:
+    """The cross-references in one system that hold any of ``n`` canonical or ``n`` native ids."""
+    cids: list[Any] = [bindparam(f"c{i}") for i in range(n)]
+    nids: list[Any] = [bindparam(f"n{i}") for i in range(n)]
+    return FastStatement(
+        select(xref.c.canonical_id, xref.c.native_id).where(
+            xref.c.entity == bindparam("e"),
+            xref.c.system == bindparam("s"),
+            or_(xref.c.native_id.in_(nids), xref.c.canonical_id.in_(cids)),
+        )
+    )
+
+
+def _claim_query(dialect: str, status: str) -> FastStatement:
+    """Due outbox rows of one system in one status, oldest first, none of a record already in flight.
+
+    One query per status, each walking ix_outbox_claim (system, status, id) in order: an OR of the
+    two would sort the backlog."""
+    due_at: Any = outbox.c.next_attempt_at
+    if dialect == "sqlite":
+        # unary + keeps SQLite's planner off ix_outbox_due (a range on next_attempt_at, then a sort)
+        due_at = literal_column("+outbox.next_attempt_at", outbox.c.next_attempt_at.type)
+    now = bindparam("now", type_=outbox.c.next_attempt_at.type)
+    inflight = (
+        select(outbox.c.canonical_id)
+        .where(outbox.c.system == bindparam("s"), outbox.c.status == "inflight", outbox.c.next_attempt_at > now)
+        .scalar_subquery()
+    )
+    query = (
+        select(outbox)
+        .where(
+            outbox.c.system == bindparam("s"),
+            outbox.c.status == status,
+            due_at <= now,
+            outbox.c.canonical_id.not_in(inflight),
+        )
+        .order_by(outbox.c.id)
+        .limit(bindparam("lim", type_=Integer()))
+    )
+    if dialect == "postgresql":
+        # concurrent flushers of one system each take different rows instead of the same ones
+        # (SQLite needs nothing: BEGIN IMMEDIATE makes this transaction the only writer)
+        query = query.with_for_update(skip_locked=True)
+    return FastStatement(query)
+
+
+def _take_query(n: int) -> FastStatement:
+    """Mark ``n`` claimed outbox rows in flight until the lease ends."""
+    ids: list[Any] = [bindparam(f"i{i}") for i in range(n)]
+    return FastStatement(
+        update(outbox)
+        .where(outbox.c.id.in_(ids))
+        .values(
+            status="inflight",
+            next_attempt_at=bindparam("until", type_=outbox.c.next_attempt_at.type),
+            updated_at=bindparam("now", type_=outbox.c.updated_at.type),
+        )
+    )
+
+
+_CLAIM = {(d, st): _claim_query(d, st) for d in ("sqlite", "postgresql") for st in ("pending", "inflight")}
+_DUE_ENTITIES = FastStatement(
+    select(outbox.c.entity)
+    .where(
+        outbox.c.system == bindparam("s"),
+        or_(outbox.c.status == "pending", outbox.c.status == "inflight"),
+        outbox.c.next_attempt_at <= bindparam("now", type_=outbox.c.next_attempt_at.type),
+    )
+    .distinct()
 )
+_NATIVE_IDS_OF = _BySize(_native_ids_query)
+_LINKS_OF = _BySize(_links_query)
+_TAKE = _BySize(_take_query)
 # open ingest dead letters of a system whose reason matches a pattern (LIKE, escaped with "/")
 _WAITING_INGEST = FastStatement(
     select(dead_letters.c.id, dead_letters.c.entity, dead_letters.c.payload, dead_letters.c.trace_id)
@@ -1038,35 +1118,9 @@ class Pipeline:
         """Claim due outbox rows of ``system`` (oldest first), at most one per record at a time."""
         now = self.clock()
         with self.store.begin() as conn:
-            inflight = (
-                select(outbox.c.canonical_id)
-                .where(outbox.c.system == system, outbox.c.status == "inflight", outbox.c.next_attempt_at > now)
-                .scalar_subquery()
-            )
-            # pending rows, and inflight rows whose lease expired: one query per status, each walking
-            # ix_outbox_claim (system, status, id) in order — an OR of the two would sort the backlog
             rows: list[Any] = []
-            due_at: Any = outbox.c.next_attempt_at
-            if self.store.dialect == "sqlite":
-                # unary + keeps SQLite's planner off ix_outbox_due (a range on next_attempt_at, then a sort)
-                due_at = literal_column("+outbox.next_attempt_at", outbox.c.next_attempt_at.type)
             for status in ("pending", "inflight"):
-                query = (
-                    select(outbox)
-                    .where(
-                        outbox.c.system == system,
-                        outbox.c.status == status,
-                        due_at <= bindparam("due", now, type_=outbox.c.next_attempt_at.type),
-                        outbox.c.canonical_id.not_in(inflight),
-                    )
-                    .order_by(outbox.c.id)
-                    .limit(limit)
-                )
-                if self.store.dialect == "postgresql":
-                    # concurrent flushers of one system each take different rows instead of the same ones
-                    # (SQLite needs nothing: BEGIN IMMEDIATE makes this transaction the only writer)
-                    query = query.with_for_update(skip_locked=True)
-                rows.extend(conn.execute(query).fetchall())
+                rows.extend(_CLAIM[self.store.dialect, status].all(conn, {"s": system, "now": now, "lim": limit}))
             rows.sort(key=lambda r: r.id)
             del rows[limit:]
             picked: list[Any] = []
@@ -1077,29 +1131,15 @@ class Pipeline:
                 seen.add(row.canonical_id)
                 picked.append(row)
             if picked:
-                conn.execute(
-                    update(outbox)
-                    .where(outbox.c.id.in_([r.id for r in picked]))
-                    .values(
-                        status="inflight",
-                        next_attempt_at=now + self.lease,
-                        updated_at=now,
-                    )
+                _TAKE[len(picked)].run(
+                    conn, {"until": now + self.lease, "now": now, **{f"i{i}": r.id for i, r in enumerate(picked)}}
                 )
             return picked
 
     def _due_entities(self, system: str) -> list[str]:
         now = self.clock()
         with self.store.begin() as conn:
-            rows = conn.execute(
-                select(outbox.c.entity)
-                .where(
-                    outbox.c.system == system,
-                    outbox.c.status.in_(("pending", "inflight")),
-                    outbox.c.next_attempt_at <= now,
-                )
-                .distinct()
-            ).fetchall()
+            rows = _DUE_ENTITIES.all(conn, {"s": system, "now": now})
         return [str(r[0]) for r in rows]
 
     def flush(self, system_name: str, limit: int | None = None) -> FlushResult:
@@ -1126,7 +1166,8 @@ class Pipeline:
         for entity, group in by_entity.items():
             with self.store.begin() as conn:
                 natives: dict[str, str | None] = {r.canonical_id: None for r in group}
-                for ref in conn.execute(_NATIVE_IDS, {"e": entity, "s": system.name, "c": list(natives)}):
+                cids = {f"c{i}": c for i, c in enumerate(natives)}
+                for ref in _NATIVE_IDS_OF[len(cids)].all(conn, {"e": entity, "s": system.name, **cids}):
                     natives[ref.canonical_id] = ref.native_id
             requests = [WriteRequest(r.canonical_id, natives[r.canonical_id], r.payload, r.op) for r in group]
             try:
@@ -1163,13 +1204,16 @@ class Pipeline:
         identity keys: that link is ours already. A record a create answered with that is linked to
         another golden record (the system matched our create to a record it had) is two golden
         records of one thing: a merge candidate for a person to judge, and no second link."""
-        rows = conn.execute(
-            select(xref.c.canonical_id, xref.c.native_id).where(
-                xref.c.entity == entity,
-                xref.c.system == system.name,
-                or_(xref.c.native_id.in_(list(links.values())), xref.c.canonical_id.in_(list(links))),
-            )
-        ).fetchall()
+        pairs = list(links.items())
+        rows = _LINKS_OF[len(pairs)].all(
+            conn,
+            {
+                "e": entity,
+                "s": system.name,
+                **{f"c{i}": cid for i, (cid, _) in enumerate(pairs)},
+                **{f"n{i}": nid for i, (_, nid) in enumerate(pairs)},
+            },
+        )
         linked_cids = {r.canonical_id for r in rows}
         owner = {r.native_id: r.canonical_id for r in rows}
         out: dict[str, str] = {}
