@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
@@ -161,6 +162,29 @@ def get_path(record: Any, path: Path, indexes: tuple[int, ...] = ()) -> Any:
                 raise TypeError(f"expected an array, got {type(value).__name__}")
             value = select(value, step.key, step.value)
     return value
+
+
+def getter(path: Path) -> Callable[[Any], Any]:
+    """``get_path(record, path)`` as a function of the record, the steps walked without interpreting.
+
+    Why: the sync core reads every merge unit of a record at least twice per change (the units in,
+    the values out per target); most units are a key or two, and interpreting their steps each
+    time was a twentieth of a change's CPU."""
+    if not path or any(s.kind != "key" for s in path):
+        return lambda record: get_path(record, path)
+    keys = tuple(s.key for s in path)
+
+    def read(record: Any) -> Any:
+        value = record
+        for key in keys:
+            if value is MISSING or value is None:
+                return value
+            if not isinstance(value, dict):
+                raise TypeError(f"expected an object before {key!r}, got {type(value).__name__}")
+            value = value.get(key, MISSING)
+        return value
+
+    return read
 
 
 def set_path(record: dict[str, Any], path: Path, value: Any) -> None:

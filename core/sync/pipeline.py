@@ -407,6 +407,7 @@ _ANY_WAITING_INGEST = FastStatement(
     )
     .limit(1)
 )
+_ANY_TOMBSTONE = FastStatement(select(tombstones.c.key_hash).where(tombstones.c.entity == bindparam("e")).limit(1))
 _INSERT_INBOX = FastStatement(
     insert(inbox).returning(inbox.c.id),
     ["system", "entity", "event_id", "kind", "payload", "status", "attempts", "trace_id", "received_at"],
@@ -554,6 +555,9 @@ class _Prefetch:
         # whether any record of this system waits (dead-lettered) for a record it refers to: if none
         # does, a record that is new here heals nothing and the look-up per record is skipped
         self.waiting = _ANY_WAITING_INGEST.one(conn, {"s": system}) is not None
+        # whether anyone of this entity was erased: if not, no new record can be an erased person's
+        # (tombstones are written only by an erasure, in a transaction of its own)
+        self.tombstones = _ANY_TOMBSTONE.one(conn, {"e": entity}) is not None
         self.golden: dict[str, Any] = {}
         self.bases: dict[str, dict[str, Any]] = {}
         self.base: dict[str, Any] = {}
@@ -744,7 +748,12 @@ class Pipeline:
         source_ts = mapped.source_timestamp(record) or now
         keys = self._identity_keys(system, entity, partial)
         # a known record of an erased person is caught by the golden record's state below
-        if cid is None and self._tombstoned(conn, entity, [("xref", f"{system.name}:{native_id}"), *keys]):
+        may_be_erased = prefetch is None or prefetch.tombstones
+        if (
+            cid is None
+            and may_be_erased
+            and self._tombstoned(conn, entity, [("xref", f"{system.name}:{native_id}"), *keys])
+        ):
             return IngestResult("erased")
 
         merge_candidate = False
@@ -807,8 +816,8 @@ class Pipeline:
             return IngestResult("stale", cid)  # an older event delivered after a newer one
 
         incoming: dict[str, Any] = {}
-        for unit, path in system.units(entity, "in"):
-            value = get_path(partial, path)
+        for unit, read_unit in system.readers(entity, "in"):
+            value = read_unit(partial)
             if value is not MISSING:
                 incoming[unit] = value
         changed = {u: v for u, v in incoming.items() if u not in base or base[u] != v}
@@ -988,7 +997,7 @@ class Pipeline:
         for r in queued_rows:
             queued.setdefault((r.system, r.op), r)  # newest first
         for target in targets:
-            values = {u: get_path(data, p) for u, p in target.units(entity, "out")}
+            values = {u: read_unit(data) for u, read_unit in target.readers(entity, "out")}
             values = {u: v for u, v in values.items() if v is not MISSING}
             base = bases.get(target.name) or {}
             existing = queued.get((target.name, "upsert"))
@@ -1288,12 +1297,12 @@ class Pipeline:
             _INSERT_BASE.many(conn, inserts)
             # the golden record may have moved on while a write was in flight: catch up
             current = {r.id: r.data for r in _GOLDENS_OF[len(ids)].all(conn, ids)}
-            units = system.units(entity, "out")
+            readers = system.readers(entity, "out")
             for row, _ in upserts:
                 now_data = current.get(row.canonical_id)
                 if now_data is None:
                     continue
-                values = {u: get_path(now_data, p) for u, p in units}
+                values = {u: read_unit(now_data) for u, read_unit in readers}
                 if any(v is not MISSING and row.data.get(u, MISSING) != v for u, v in values.items()):
                     self._fan_out(
                         conn, entity, row.canonical_id, dict(now_data), None, {}, row.trace_id, now, only=system

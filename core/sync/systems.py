@@ -6,13 +6,14 @@ what mapping files name as a field's owner.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from core.connector import Connector
 from core.errors import ConfigError
 from mappings.compiler import CompiledEntity, CompiledMapping
-from mappings.paths import Path, parse_path
+from mappings.paths import Path, getter, parse_path
 
 Flow = Literal["both", "in", "out"]
 
@@ -26,6 +27,7 @@ class System:
     connector: Connector | None = None
     is_hub: bool = False
     _units: dict[tuple[str, str], list[tuple[str, Path]]] = field(default_factory=dict)
+    _readers: dict[tuple[str, str], list[tuple[str, Callable[[Any], Any]]]] = field(default_factory=dict)
 
     def entity(self, entity: str) -> CompiledEntity:
         return self.mapping.entity(entity)
@@ -49,6 +51,13 @@ class System:
                     seen[unit] = parse_path(unit)
             self._units[key] = list(seen.items())
         return self._units[key]
+
+    def readers(self, entity: str, direction: str) -> list[tuple[str, Callable[[Any], Any]]]:
+        """``units`` with each unit's value read by a compiled getter (mappings.paths.getter)."""
+        key = (entity, direction)
+        if key not in self._readers:
+            self._readers[key] = [(unit, getter(path)) for unit, path in self.units(entity, direction)]
+        return self._readers[key]
 
 
 @dataclass
