@@ -1125,25 +1125,29 @@ class Pipeline:
 
     def claim(self, system: str, limit: int) -> list[Any]:
         """Claim due outbox rows of ``system`` (oldest first), at most one per record at a time."""
-        now = self.clock()
         with self.store.begin() as conn:
-            rows: list[Any] = []
-            for status in ("pending", "inflight"):
-                rows.extend(_CLAIM[self.store.dialect, status].all(conn, {"s": system, "now": now, "lim": limit}))
-            rows.sort(key=lambda r: r.id)
-            del rows[limit:]
-            picked: list[Any] = []
-            seen: set[str] = set()
-            for row in rows:
-                if row.canonical_id in seen:
-                    continue
-                seen.add(row.canonical_id)
-                picked.append(row)
-            if picked:
-                _TAKE[len(picked)].run(
-                    conn, {"until": now + self.lease, "now": now, **{f"i{i}": r.id for i, r in enumerate(picked)}}
-                )
-            return picked
+            return self._claim(conn, system, limit)
+
+    def _claim(self, conn: Connection, system: str, limit: int) -> list[Any]:
+        """``claim`` inside the caller's transaction."""
+        now = self.clock()
+        rows: list[Any] = []
+        for status in ("pending", "inflight"):
+            rows.extend(_CLAIM[self.store.dialect, status].all(conn, {"s": system, "now": now, "lim": limit}))
+        rows.sort(key=lambda r: r.id)
+        del rows[limit:]
+        picked: list[Any] = []
+        seen: set[str] = set()
+        for row in rows:
+            if row.canonical_id in seen:
+                continue
+            seen.add(row.canonical_id)
+            picked.append(row)
+        if picked:
+            _TAKE[len(picked)].run(
+                conn, {"until": now + self.lease, "now": now, **{f"i{i}": r.id for i, r in enumerate(picked)}}
+            )
+        return picked
 
     def _due_entities(self, system: str) -> list[str]:
         now = self.clock()
@@ -1165,19 +1169,20 @@ class Pipeline:
                 if system.reads(entity):
                     self.poll(system.name, entity)
             self._refresh_retried(system)
-        rows = self.claim(system.name, size)
         out = FlushResult()
-        if not rows:
-            return out
         by_entity: dict[str, list[Any]] = {}
-        for row in rows:
-            by_entity.setdefault(row.entity, []).append(row)
-        for entity, group in by_entity.items():
-            with self.store.begin() as conn:
+        native_of: dict[str, dict[str, str | None]] = {}
+        with self.store.begin() as conn:  # the claim and the native ids the writes need: one transaction
+            for row in self._claim(conn, system.name, size):
+                by_entity.setdefault(row.entity, []).append(row)
+            for entity, group in by_entity.items():
                 natives: dict[str, str | None] = {r.canonical_id: None for r in group}
                 cids = {f"c{i}": c for i, c in enumerate(natives)}
                 for ref in _NATIVE_IDS_OF[len(cids)].all(conn, {"e": entity, "s": system.name, **cids}):
                     natives[ref.canonical_id] = ref.native_id
+                native_of[entity] = natives
+        for entity, group in by_entity.items():
+            natives = native_of[entity]
             requests = [WriteRequest(r.canonical_id, natives[r.canonical_id], r.payload, r.op) for r in group]
             try:
                 results = connector.write(entity, requests)
