@@ -286,7 +286,9 @@ def email(value: Any) -> str:
     """
     if not isinstance(value, str):
         raise type_error(value, "text")
-    text = "".join(c for c in value if unicodedata.category(c) != "Cf").strip().lower()
+    if not value.isascii():  # no ASCII character is a format (Cf) character: nothing to remove
+        value = "".join(c for c in value if unicodedata.category(c) != "Cf")
+    text = value.strip().lower()
     if len(text) > 254 or _EMAIL.fullmatch(text) is None:
         raise TransformError("not a valid email address")
     return text
