@@ -93,7 +93,8 @@ def loads(text: str | bytes) -> Any:
     except orjson.JSONDecodeError:
         return json.loads(text, object_hook=_hook)  # NaN, Infinity: what the standard library wrote
     # a text without ``"$`` holds no tag: nothing to walk
-    if (b'"$' if isinstance(text, bytes) else '"$') in text:
+    tagged = b'"$' in text if isinstance(text, bytes) else '"$' in text
+    if tagged:
         return _untag(value)
     return value
 

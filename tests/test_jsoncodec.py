@@ -32,9 +32,7 @@ _value = st.recursive(
 
 
 def _stdlib(value: object) -> str:
-    return json.dumps(
-        value, default=jsoncodec._default, sort_keys=True, ensure_ascii=False, separators=(",", ":")
-    )
+    return json.dumps(value, default=jsoncodec._default, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
 
 
 @given(_value)

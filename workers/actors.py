@@ -5,7 +5,8 @@ message costs latency at worst — an actor that finds nothing to do returns, an
 ``sweep`` re-sends whatever the database says is pending. That is what makes a ``kill -9`` of a
 worker mid-batch, or a Redis that lost its data, lose nothing.
 
-* ``process_inbox(ids)`` — ingest pending inbox rows, then ask for flushes of the targets;
+* ``process_inbox(ids)`` — ingest the pending inbox rows (the backlog, a chunk per transaction),
+  then ask for flushes of the targets;
 * ``poll(system, entity)`` — read a system's changes since its cursor;
 * ``flush(system)`` — write batches of due outbox rows to one system, under its rate limits;
 * ``sweep()`` — re-enqueue inbox rows pending past ``Runtime.sweep_after`` and every due flush;
@@ -101,10 +102,14 @@ def actors() -> Actors:
 
 
 def process_inbox(ids: list[int] | None = None) -> None:
-    """Ingest pending inbox rows (``ids`` only, when given); each row commits with its effects."""
+    """Ingest pending inbox rows, oldest first, in chunks that commit with their effects.
+
+    ``ids`` (the rows a webhook landed) say only that there is work: the whole backlog is taken,
+    so a flood of webhooks, one message each, is ingested a chunk per transaction rather than a
+    row; the messages for rows taken already find nothing left to do."""
     rt = current()
-    done = rt.pipeline.process_inbox(limit=INBOX_BATCH, ids=ids)
-    if ids is None and done >= INBOX_BATCH:
+    done = rt.pipeline.process_inbox(limit=INBOX_BATCH)
+    if done >= INBOX_BATCH:
         actors().process_inbox.send()
     request_flushes(rt)
 

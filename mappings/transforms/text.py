@@ -286,9 +286,10 @@ def email(value: Any) -> str:
     """
     if not isinstance(value, str):
         raise type_error(value, "text")
-    if not value.isascii():  # no ASCII character is a format (Cf) character: nothing to remove
-        value = "".join(c for c in value if unicodedata.category(c) != "Cf")
-    text = value.strip().lower()
+    text: str = value
+    if not text.isascii():  # no ASCII character is a format (Cf) character: nothing to remove
+        text = "".join(c for c in text if unicodedata.category(c) != "Cf")
+    text = text.strip().lower()
     if len(text) > 254 or _EMAIL.fullmatch(text) is None:
         raise TransformError("not a valid email address")
     return text
