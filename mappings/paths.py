@@ -170,18 +170,23 @@ def getter(path: Path) -> Callable[[Any], Any]:
     Why: the sync core reads every merge unit of a record at least twice per change (the units in,
     the values out per target); most units are a key or two, and interpreting their steps each
     time was a twentieth of a change's CPU."""
-    if not path or any(s.kind != "key" for s in path):
+    if not path or any(s.kind not in ("key", "index") for s in path):
         return lambda record: get_path(record, path)
-    keys = tuple(s.key for s in path)
+    steps = tuple((s.kind == "key", s.key, s.index) for s in path)
 
     def read(record: Any) -> Any:
         value = record
-        for key in keys:
+        for is_key, key, index in steps:
             if value is MISSING or value is None:
                 return value
-            if not isinstance(value, dict):
-                raise TypeError(f"expected an object before {key!r}, got {type(value).__name__}")
-            value = value.get(key, MISSING)
+            if is_key:
+                if not isinstance(value, dict):
+                    raise TypeError(f"expected an object before {key!r}, got {type(value).__name__}")
+                value = value.get(key, MISSING)
+            else:
+                if not isinstance(value, list):
+                    raise TypeError(f"expected an array, got {type(value).__name__}")
+                value = value[index] if index < len(value) else None
         return value
 
     return read

@@ -29,7 +29,7 @@ def _outcome(fn: Any, record: Any) -> Any:
         return ("error", str(exc))
 
 
-@pytest.mark.parametrize("text", ["a", "a.b", "a.b.c", "a[]", "a[0].b", "a[b=2].b"])
+@pytest.mark.parametrize("text", ["a", "a.b", "a.b.c", "a[]", "a[0]", "a[1]", "a[0].b", "a.b.c[1]", "a[b=2].b"])
 @pytest.mark.parametrize("record", RECORDS, ids=[repr(r) for r in RECORDS])
 def test_getter_agrees_with_get_path(text: str, record: Any) -> None:
     path = parse_path(text)

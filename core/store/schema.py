@@ -82,7 +82,7 @@ class UtcDateTime(TypeDecorator[datetime]):
                 raise ValueError("naive datetime given to the store; use UTC-aware datetimes")
             if value.tzinfo is not UTC:
                 value = value.astimezone(UTC)
-            return value.replace(tzinfo=None).isoformat(" ", "microseconds")
+            return value.isoformat(" ", "microseconds")[:-6]  # without its "+00:00"
 
         return process
 

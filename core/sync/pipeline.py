@@ -21,6 +21,7 @@ import hashlib
 import random
 import uuid
 from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -31,7 +32,7 @@ from sqlalchemy import Connection, Integer, and_, bindparam, delete, func, inser
 from sqlalchemy.exc import IntegrityError
 
 from core import jsoncodec
-from core.connector import WriteRequest
+from core.connector import ChangePage, WriteRequest
 from core.errors import PermanentError, SynchubError, TransientError
 from core.logging import register_secrets, scrub, secret_values
 from core.store.db import Store
@@ -1530,33 +1531,54 @@ class Pipeline:
     # --- polling and the inbox -------------------------------------------------------------------
 
     def poll(self, system_name: str, entity: str, *, max_pages: int = 1000) -> int:
-        """Read changes since the saved cursor and ingest them; returns how many records were read."""
+        """Read changes since the saved cursor and ingest them; returns how many records were read.
+
+        While a page is ingested the next one is already being read (one thread, one page ahead):
+        a backlog costs the API's latency once, not once per page. The page read ahead is used only
+        if the saved cursor is still the one it was read from (another poll of the same entity may
+        have moved it); a read that failed fails the poll as a read in line would have."""
         system = self.systems.get(system_name)
-        if system.connector is None:
+        connector = system.connector
+        if connector is None:
             return 0
         total = 0
-        for _ in range(max_pages):
-            with self.store.begin() as conn:
-                found = _CURSOR_GET.one(conn, {"s": system.name, "e": entity})
-                cursor = None if found is None else found[0]
-            page = system.connector.read_changes(entity, cursor)
-            if not page.records and page.cursor == cursor:
-                break  # nothing new: an idle poll costs one call and no write
-            # a few records per transaction: the store's write lock is never held long (webhooks are
-            # acknowledged only once they are in the inbox); the cursor moves with the last chunk, so a
-            # crash re-reads the page, and ingesting a record again changes nothing
-            records = page.records or []
-            for start in range(0, max(len(records), 1), POLL_CHUNK):
-                chunk = records[start : start + POLL_CHUNK]
+        pool: ThreadPoolExecutor | None = None
+        ahead: tuple[str | None, Future[ChangePage]] | None = None
+        try:
+            for n in range(max_pages):
                 with self.store.begin() as conn:
-                    prefetch = self._prefetch(conn, system, entity, [rec.data for rec in chunk])
-                    for rec in chunk:
-                        self.ingest(system.name, entity, rec.data, deleted=rec.deleted, conn=conn, prefetch=prefetch)
-                    if start + POLL_CHUNK >= len(records):
-                        self._save_cursor(conn, system.name, entity, page.cursor)
-            total += len(page.records)
-            if not page.more:
-                break
+                    found = _CURSOR_GET.one(conn, {"s": system.name, "e": entity})
+                    cursor = None if found is None else found[0]
+                if ahead is not None and ahead[0] == cursor:
+                    page = ahead[1].result()
+                else:
+                    page = connector.read_changes(entity, cursor)
+                ahead = None
+                if not page.records and page.cursor == cursor:
+                    break  # nothing new: an idle poll costs one call and no write
+                if page.more and n + 1 < max_pages:
+                    pool = pool or ThreadPoolExecutor(1, thread_name_prefix=f"synchub-read-{system.name}")
+                    ahead = (page.cursor, pool.submit(connector.read_changes, entity, page.cursor))
+                # a few records per transaction: the store's write lock is never held long (webhooks are
+                # acknowledged only once they are in the inbox); the cursor moves with the last chunk, so a
+                # crash re-reads the page, and ingesting a record again changes nothing
+                records = page.records or []
+                for start in range(0, max(len(records), 1), POLL_CHUNK):
+                    chunk = records[start : start + POLL_CHUNK]
+                    with self.store.begin() as conn:
+                        prefetch = self._prefetch(conn, system, entity, [rec.data for rec in chunk])
+                        for rec in chunk:
+                            self.ingest(
+                                system.name, entity, rec.data, deleted=rec.deleted, conn=conn, prefetch=prefetch
+                            )
+                        if start + POLL_CHUNK >= len(records):
+                            self._save_cursor(conn, system.name, entity, page.cursor)
+                total += len(page.records)
+                if not page.more:
+                    break
+        finally:
+            if pool is not None:  # a read still under way is waited for; its page (or error) is dropped
+                pool.shutdown(wait=True, cancel_futures=True)
         return total
 
     def _prefetch(
