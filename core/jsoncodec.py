@@ -73,30 +73,16 @@ def _std_dumps(value: Any) -> str:
     return json.dumps(value, default=_default, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
 
 
-def _untag(value: Any) -> Any:
-    """Turn tagged objects back into their types, innermost first (as ``object_hook`` did)."""
-    if isinstance(value, dict):
-        for key, item in value.items():
-            if isinstance(item, dict | list):
-                value[key] = _untag(item)
-        return _hook(value)
-    if isinstance(value, list):
-        for i, item in enumerate(value):
-            if isinstance(item, dict | list):
-                value[i] = _untag(item)
-    return value
-
-
 def loads(text: str | bytes) -> Any:
-    try:
-        value = orjson.loads(text)
-    except orjson.JSONDecodeError:
-        return json.loads(text, object_hook=_hook)  # NaN, Infinity: what the standard library wrote
-    # a text without ``"$`` holds no tag: nothing to walk
+    # a text with ``"$`` may hold tags: the standard library's C scanner calls the hook per object,
+    # three times faster than walking orjson's result in Python; without one, orjson alone
     tagged = b'"$' in text if isinstance(text, bytes) else '"$' in text
     if tagged:
-        return _untag(value)
-    return value
+        return json.loads(text, object_hook=_hook)
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text, object_hook=_hook)  # NaN, Infinity: what the standard library wrote
 
 
 def fingerprint(value: Any) -> str:
