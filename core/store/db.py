@@ -4,10 +4,28 @@ SQLite (the embedded default) runs in WAL mode with ``BEGIN IMMEDIATE`` write tr
 deferred transaction that reads, then writes, can deadlock against another writer and fail with
 "database is locked" instead of waiting its turn. PostgreSQL needs nothing special: optimistic
 version checks and unique constraints do the concurrency control on both.
+
+SQLite has one write lock for the whole file, and its busy handler waits for it by sleeping in
+growing steps (1, 2, 5, 10, … up to 100 ms between tries, for up to ``busy_timeout``). A waiter
+that sleeps 100 ms keeps missing the lock when other processes take it back to back (the workers'
+short per-change transactions), so it can wait seconds for a lock that was free half the time.
+``Store.begin(urgent=True)`` is for a write someone is waiting on — a webhook is acknowledged only
+once its inbox row is committed: on SQLite it asks for the lock again every fraction of a
+millisecond (``URGENT_STEPS``), so it gets the lock in the first gap between other transactions.
+It waits as long as any other write (``WRITE_WAIT``) and fails the same way after that.
+
+``Store.read()`` is a transaction that only reads: on SQLite a deferred ``BEGIN`` (a WAL snapshot,
+no write lock, ``query_only`` so that a write in it fails instead of taking the lock after all), so
+the workers' look-ups — which flushes to ask for, what the sweep should re-send — never make a
+webhook wait.
 """
 
 from __future__ import annotations
 
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +36,12 @@ from sqlalchemy import Engine, create_engine, event
 from core import jsoncodec
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+WRITE_WAIT = 30.0
+"""Seconds a write waits for SQLite's write lock before it fails with "database is locked"."""
+URGENT_STEPS = (0.0001, 0.0002, 0.0005, 0.001)
+"""The pauses (s) between an urgent write's tries for the lock; the last one repeats."""
+_URGENT = "synchub_urgent"
+_READ = "synchub_read"
 
 
 def make_engine(url: str, *, echo: bool = False) -> Engine:
@@ -30,7 +54,7 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
     if url.startswith("sqlite"):
         if url in ("sqlite://", "sqlite:///:memory:"):
             raise ValueError("use a file for the SQLite store (an in-memory database vanishes per connection)")
-        kwargs["connect_args"] = {"timeout": 30, "check_same_thread": False}
+        kwargs["connect_args"] = {"timeout": WRITE_WAIT, "check_same_thread": False}
         engine = create_engine(url, **kwargs)
         _sqlite_setup(engine)
         return engine
@@ -48,7 +72,7 @@ def _sqlite_setup(engine: Engine) -> None:
         cur = dbapi_conn.cursor()
         cur.execute("PRAGMA journal_mode=WAL")
         cur.execute("PRAGMA synchronous=NORMAL")
-        cur.execute("PRAGMA busy_timeout=30000")
+        cur.execute(f"PRAGMA busy_timeout={int(WRITE_WAIT * 1000)}")
         cur.execute("PRAGMA cache_size=-65536")  # 64 MiB: the working set of a busy store
         cur.execute("PRAGMA mmap_size=268435456")
         cur.execute("PRAGMA temp_store=MEMORY")
@@ -57,7 +81,38 @@ def _sqlite_setup(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
+        options = conn.get_execution_options()
+        if options.get(_URGENT):
+            _begin_urgent(conn)
+        elif options.get(_READ):
+            conn.exec_driver_sql("BEGIN")  # deferred: a read snapshot, the write lock never taken
+        else:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _begin_urgent(conn: Any) -> None:
+    """BEGIN IMMEDIATE, asking for the write lock every ``URGENT_STEPS`` instead of SQLite's sleeps."""
+    dbapi_conn = conn.connection.dbapi_connection
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA busy_timeout=0")  # this connection's tries fail at once when the lock is taken
+    try:
+        deadline = time.monotonic() + WRITE_WAIT
+        tries = 0
+        while time.monotonic() < deadline:
+            try:
+                cur.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as exc:
+                if exc.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY:
+                    raise
+            time.sleep(URGENT_STEPS[min(tries, len(URGENT_STEPS) - 1)])
+            tries += 1
+        # waited as long as any write does: one more try, through SQLAlchemy, so that a lock still
+        # taken fails exactly as a busy_timeout would (sqlalchemy.exc.OperationalError, "database is locked")
         conn.exec_driver_sql("BEGIN IMMEDIATE")
+    finally:
+        cur.execute(f"PRAGMA busy_timeout={int(WRITE_WAIT * 1000)}")
+        cur.close()
 
 
 def alembic_config(url: str) -> Config:
@@ -88,9 +143,42 @@ class Store:
     def dialect(self) -> str:
         return self.engine.dialect.name
 
-    def begin(self) -> Any:
-        """A transaction: ``with store.begin() as conn: ...`` commits on success, rolls back on error."""
+    def begin(self, *, urgent: bool = False) -> Any:
+        """A transaction: ``with store.begin() as conn: ...`` commits on success, rolls back on error.
+
+        ``urgent``: a write someone is waiting on (a webhook's acknowledgement); on SQLite it takes
+        the write lock in the first gap between other transactions (see the module's docstring).
+        """
+        if urgent and self.dialect == "sqlite":
+            return self._begin_urgent()
         return self.engine.begin()
+
+    @contextmanager
+    def read(self) -> Iterator[Any]:
+        """A transaction that only reads (one consistent snapshot); on SQLite it takes no write lock,
+        and a write in it fails ("attempt to write a readonly database")."""
+        with self.engine.connect() as conn:
+            if self.dialect != "sqlite":
+                with conn.begin():
+                    conn.exec_driver_sql("SET TRANSACTION READ ONLY")
+                    yield conn
+                return
+            conn.execution_options(**{_READ: True})
+            dbapi_conn = conn.connection.dbapi_connection
+            assert dbapi_conn is not None
+            dbapi_conn.execute("PRAGMA query_only=ON")
+            try:
+                with conn.begin():
+                    yield conn
+            finally:
+                dbapi_conn.execute("PRAGMA query_only=OFF")
+
+    @contextmanager
+    def _begin_urgent(self) -> Iterator[Any]:
+        with self.engine.connect() as conn:
+            conn.execution_options(**{_URGENT: True})
+            with conn.begin():
+                yield conn
 
     def close(self) -> None:
         self.engine.dispose()

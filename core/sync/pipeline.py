@@ -1090,7 +1090,7 @@ class Pipeline:
 
     def _due_entities(self, system: str) -> list[str]:
         now = self.clock()
-        with self.store.begin() as conn:
+        with self.store.read() as conn:
             rows = conn.execute(
                 select(outbox.c.entity)
                 .where(
@@ -1521,10 +1521,13 @@ class Pipeline:
         op: str = "upsert",
         trace_id: str | None = None,
     ) -> int | None:
-        """Land an inbound event in the inbox; None if this event id was seen before (a redelivery)."""
+        """Land an inbound event in the inbox; None if this event id was seen before (a redelivery).
+
+        Urgent: a webhook's sender waits for this commit (its acknowledgement), so on SQLite it takes
+        the write lock in the first gap between the workers' transactions (``Store.begin``)."""
         now = self.clock()
         try:
-            with self.store.begin() as conn:
+            with self.store.begin(urgent=True) as conn:
                 res = _INSERT_INBOX.one(
                     conn,
                     {
@@ -1686,7 +1689,7 @@ class Pipeline:
         if connector is None:
             return
         now = self.clock()
-        with self.store.begin() as conn:
+        with self.store.read() as conn:
             rows = conn.execute(
                 select(outbox.c.entity, xref.c.native_id)
                 .join(

@@ -1,0 +1,156 @@
+"""Waiting for SQLite's write lock: urgent writes (a webhook's inbox row) take it in the first gap
+between other processes' transactions, and read-only transactions take no write lock at all.
+
+The other writer is a real second process on the same file, holding the lock back to back the way
+the workers' per-change transactions do; the store under test is the real one (WAL, busy_timeout).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import exc as sa_exc
+from sqlalchemy import func, insert, select, text
+
+from core.store import db
+from core.store.db import Store
+from core.store.schema import inbox
+
+HOLD_S, GAP_S = 0.030, 0.003
+
+
+def hammer(path: Path, seconds: float, hold: float = HOLD_S, gap: float = GAP_S) -> subprocess.Popen[str]:
+    """Another process that holds the write lock for ``hold`` s, lets go for ``gap`` s, and again."""
+    script = textwrap.dedent(
+        f"""
+        import sqlite3, sys, time
+        c = sqlite3.connect({str(path)!r}, isolation_level=None, timeout=30)
+        c.execute("PRAGMA journal_mode=WAL")
+        c.execute("CREATE TABLE IF NOT EXISTS hammer (n INTEGER)")
+        end = time.monotonic() + {seconds}
+        first = True
+        while time.monotonic() < end:
+            c.execute("BEGIN IMMEDIATE")
+            c.execute("INSERT INTO hammer VALUES (1)")
+            if first:  # the lock is held from here
+                print("ready", flush=True)
+                first = False
+            time.sleep({hold})
+            c.execute("COMMIT")
+            time.sleep({gap})
+        """
+    )
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+    return proc
+
+
+def inbox_row(n: int) -> dict[str, object]:
+    return {
+        "system": "shop",
+        "entity": "customer",
+        "event_id": f"e{n}",
+        "kind": "upsert",
+        "payload": {"id": n},
+        "status": "pending",
+        "attempts": 0,
+        "trace_id": f"t{n}",
+        "received_at": datetime.now(UTC),
+    }
+
+
+def timed_write(store: Store, n: int, *, urgent: bool) -> float:
+    t0 = time.perf_counter()
+    with store.begin(urgent=urgent) as conn:
+        conn.execute(insert(inbox).values(**inbox_row(n)))
+    return time.perf_counter() - t0
+
+
+def test_an_urgent_write_takes_the_lock_in_the_first_gap_between_another_process_transactions(tmp_path):
+    path = tmp_path / "state.db"
+    store = Store(f"sqlite:///{path}")
+    proc = hammer(path, seconds=20)
+    try:
+        # When another process holds the write lock 30 ms at a time with 3 ms gaps, five urgent writes
+        waits = []
+        for n in range(5):
+            time.sleep(0.011)  # land at different points of the other process's cycle
+            waits.append(timed_write(store, n, urgent=True))
+        # Then each waited about one of the other's transactions, not SQLite's busy handler's rounds of
+        # sleeps (1, 2, 5 … 100 ms), which keep missing a 3 ms gap: typically hundreds of milliseconds
+        assert max(waits) < 0.2, waits
+        # and the other process really was holding the lock: a try without waiting finds it taken
+        with store.engine.connect() as conn:
+            conn.exec_driver_sql("PRAGMA busy_timeout=0")
+            refused = 0
+            for _ in range(20):
+                try:
+                    conn.exec_driver_sql("BEGIN IMMEDIATE")
+                    conn.exec_driver_sql("ROLLBACK")
+                except sa_exc.OperationalError:
+                    refused += 1
+                time.sleep(0.002)
+            conn.exec_driver_sql(f"PRAGMA busy_timeout={int(db.WRITE_WAIT * 1000)}")
+            conn.rollback()
+        assert refused >= 10
+    finally:
+        proc.kill()
+        proc.wait()
+    with store.begin() as conn:
+        assert conn.execute(select(func.count()).select_from(inbox)).scalar_one() == 5
+    store.close()
+
+
+def test_an_urgent_write_fails_like_any_write_once_the_lock_stays_taken_past_the_write_wait(tmp_path, monkeypatch):
+    path = tmp_path / "state.db"
+    store = Store(f"sqlite:///{path}")
+    monkeypatch.setattr(db, "WRITE_WAIT", 0.3)
+    proc = hammer(path, seconds=30, hold=30, gap=0)  # takes the lock and keeps it
+    try:
+        t0 = time.perf_counter()
+        # When the lock is never let go, the urgent write gives up after the write wait, as SQLite does
+        with pytest.raises(sa_exc.OperationalError, match="database is locked"):
+            timed_write(store, 1, urgent=True)
+        assert time.perf_counter() - t0 >= 0.3
+    finally:
+        proc.kill()
+        proc.wait()
+    # Then nothing was written, and the connection waits in SQLite's busy handler again for others
+    with store.begin() as conn:
+        assert conn.execute(select(func.count()).select_from(inbox)).scalar_one() == 0
+        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar_one() == 300
+    store.close()
+
+
+def test_a_read_takes_no_write_lock_while_another_process_writes(tmp_path):
+    path = tmp_path / "state.db"
+    store = Store(f"sqlite:///{path}")
+    timed_write(store, 1, urgent=False)
+    proc = hammer(path, seconds=30, hold=30, gap=0)  # holds the write lock throughout
+    try:
+        t0 = time.perf_counter()
+        with store.read() as conn:
+            assert conn.execute(select(func.count()).select_from(inbox)).scalar_one() == 1
+        assert time.perf_counter() - t0 < 1.0  # a BEGIN IMMEDIATE here would wait the full 30 s
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_a_write_in_a_read_transaction_fails_and_the_connection_writes_again_afterwards(store):
+    # When something writes inside store.read()
+    with pytest.raises(sa_exc.DBAPIError), store.read() as conn:
+        conn.execute(insert(inbox).values(**inbox_row(1)))
+    # Then it was refused (on SQLite before taking the lock), nothing was written, and the next
+    # ordinary transaction (the same pooled connection) writes as before
+    timed_write(store, 2, urgent=False)
+    timed_write(store, 3, urgent=True)
+    with store.read() as conn:
+        assert sorted(conn.execute(select(inbox.c.event_id)).scalars()) == ["e2", "e3"]
+        assert conn.execute(text("SELECT 1")).scalar_one() == 1
