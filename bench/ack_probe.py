@@ -119,6 +119,7 @@ web_app_module.run_in_threadpool = run_in_threadpool  # type: ignore[assignment]
 
 
 URGENT = True
+NO_CHECKPOINT = False
 
 
 def accept(
@@ -137,6 +138,9 @@ def accept(
     conn = self.store.engine.connect()
     if URGENT:
         conn.execution_options(synchub_urgent=True)
+    if NO_CHECKPOINT:
+        conn.exec_driver_sql("PRAGMA wal_autocheckpoint=0")
+        conn.commit()
     t1 = clock()
     try:
         conn.begin()  # the engine's "begin" listener runs BEGIN IMMEDIATE: waits for the write lock
@@ -211,6 +215,8 @@ def worker_runtime() -> Any:
                 where = f"{Path(name).name}:{frame.f_code.co_name}"
                 break
             frame = frame.f_back  # type: ignore[assignment]
+        if conn.get_execution_options().get("synchub_read"):
+            where += "(read)"  # a deferred BEGIN: no write lock held
         held.t, held.cpu, held.where = clock(), time.thread_time(), where
 
     def _ended(conn: Any) -> None:
@@ -269,9 +275,11 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--busy-handler", action="store_true", help="the inbox INSERT waits in SQLite's busy handler")
+    parser.add_argument("--no-web-checkpoint", action="store_true", help="the web app's commits run no WAL checkpoint")
     args = parser.parse_args()
-    global URGENT
+    global URGENT, NO_CHECKPOINT
     URGENT = not args.busy_handler
+    NO_CHECKPOINT = args.no_web_checkpoint
     latency.quiet_logs()
     import os
     import tempfile

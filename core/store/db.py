@@ -12,7 +12,11 @@ short per-change transactions), so it can wait seconds for a lock that was free 
 ``Store.begin(urgent=True)`` is for a write someone is waiting on — a webhook is acknowledged only
 once its inbox row is committed: on SQLite it asks for the lock again every fraction of a
 millisecond (``URGENT_STEPS``), so it gets the lock in the first gap between other transactions.
-It waits as long as any other write (``WRITE_WAIT``) and fails the same way after that.
+It waits as long as any other write (``WRITE_WAIT``) and fails the same way after that. Its
+commit is ``synchronous=FULL`` (on disk before the webhook is acknowledged, not only in the
+operating system's cache: the others' ``NORMAL`` survives the process dying, not a power cut), and
+it never runs the WAL checkpoint (copying the WAL back into the database file, with an fsync, which
+SQLite otherwise makes whichever commit crosses 1,000 WAL pages do): the workers' commits do that.
 
 ``Store.read()`` is a transaction that only reads: on SQLite a deferred ``BEGIN`` (a WAL snapshot,
 no write lock, ``query_only`` so that a write in it fails instead of taking the lock after all), so
@@ -40,6 +44,17 @@ WRITE_WAIT = 30.0
 """Seconds a write waits for SQLite's write lock before it fails with "database is locked"."""
 URGENT_STEPS = (0.0001, 0.0002, 0.0005, 0.001)
 """The pauses (s) between an urgent write's tries for the lock; the last one repeats."""
+PRAGMAS = (
+    "PRAGMA synchronous=NORMAL",  # WAL: a commit survives the process dying; fsync'd at checkpoints
+    f"PRAGMA busy_timeout={int(WRITE_WAIT * 1000)}",
+    "PRAGMA wal_autocheckpoint=1000",  # SQLite's default: the committer copies the WAL back at 1000 pages
+)
+"""Every connection's settings, and what an urgent write's connection returns to after it."""
+URGENT_PRAGMAS = (
+    "PRAGMA synchronous=FULL",  # the commit is on disk before it returns: an acknowledged webhook survives a power cut
+    "PRAGMA busy_timeout=0",  # no busy handler: _begin_urgent asks for the lock itself
+    "PRAGMA wal_autocheckpoint=0",  # the copy back (and its fsync) is left to the workers' commits
+)
 _URGENT = "synchub_urgent"
 _READ = "synchub_read"
 
@@ -71,8 +86,8 @@ def _sqlite_setup(engine: Engine) -> None:
         dbapi_conn.isolation_level = None
         cur = dbapi_conn.cursor()
         cur.execute("PRAGMA journal_mode=WAL")
-        cur.execute("PRAGMA synchronous=NORMAL")
-        cur.execute(f"PRAGMA busy_timeout={int(WRITE_WAIT * 1000)}")
+        for pragma in PRAGMAS:
+            cur.execute(pragma)
         cur.execute("PRAGMA cache_size=-65536")  # 64 MiB: the working set of a busy store
         cur.execute("PRAGMA mmap_size=268435456")
         cur.execute("PRAGMA temp_store=MEMORY")
@@ -91,10 +106,9 @@ def _sqlite_setup(engine: Engine) -> None:
 
 
 def _begin_urgent(conn: Any) -> None:
-    """BEGIN IMMEDIATE, asking for the write lock every ``URGENT_STEPS`` instead of SQLite's sleeps."""
-    dbapi_conn = conn.connection.dbapi_connection
-    cur = dbapi_conn.cursor()
-    cur.execute("PRAGMA busy_timeout=0")  # this connection's tries fail at once when the lock is taken
+    """BEGIN IMMEDIATE, asking for the write lock every ``URGENT_STEPS`` instead of SQLite's sleeps
+    (the connection's ``busy_timeout`` is 0 here: a try fails at once when the lock is taken)."""
+    cur = conn.connection.dbapi_connection.cursor()
     try:
         deadline = time.monotonic() + WRITE_WAIT
         tries = 0
@@ -107,12 +121,11 @@ def _begin_urgent(conn: Any) -> None:
                     raise
             time.sleep(URGENT_STEPS[min(tries, len(URGENT_STEPS) - 1)])
             tries += 1
-        # waited as long as any write does: one more try, through SQLAlchemy, so that a lock still
-        # taken fails exactly as a busy_timeout would (sqlalchemy.exc.OperationalError, "database is locked")
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
     finally:
-        cur.execute(f"PRAGMA busy_timeout={int(WRITE_WAIT * 1000)}")
         cur.close()
+    # waited as long as any write does: one more try, through SQLAlchemy, so that a lock still taken
+    # fails exactly as a busy_timeout would (sqlalchemy.exc.OperationalError, "database is locked")
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def alembic_config(url: str) -> Config:
@@ -177,8 +190,16 @@ class Store:
     def _begin_urgent(self) -> Iterator[Any]:
         with self.engine.connect() as conn:
             conn.execution_options(**{_URGENT: True})
-            with conn.begin():
-                yield conn
+            dbapi_conn = conn.connection.dbapi_connection
+            assert dbapi_conn is not None
+            for pragma in URGENT_PRAGMAS:
+                dbapi_conn.execute(pragma)
+            try:
+                with conn.begin():
+                    yield conn
+            finally:
+                for pragma in PRAGMAS:
+                    dbapi_conn.execute(pragma)
 
     def close(self) -> None:
         self.engine.dispose()

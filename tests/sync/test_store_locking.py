@@ -124,7 +124,7 @@ def test_an_urgent_write_fails_like_any_write_once_the_lock_stays_taken_past_the
     # Then nothing was written, and the connection waits in SQLite's busy handler again for others
     with store.begin() as conn:
         assert conn.execute(select(func.count()).select_from(inbox)).scalar_one() == 0
-        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar_one() == 300
+        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar_one() == 30000
     store.close()
 
 
@@ -154,3 +154,31 @@ def test_a_write_in_a_read_transaction_fails_and_the_connection_writes_again_aft
     with store.read() as conn:
         assert sorted(conn.execute(select(inbox.c.event_id)).scalars()) == ["e2", "e3"]
         assert conn.execute(text("SELECT 1")).scalar_one() == 1
+
+
+def test_an_urgent_write_commits_to_disk_runs_no_checkpoint_and_leaves_the_connection_as_it_was(tmp_path):
+    store = Store(f"sqlite:///{tmp_path / 'state.db'}")
+
+    def settings(conn):
+        return [
+            conn.exec_driver_sql(f"PRAGMA {p}").scalar_one()
+            for p in ("synchronous", "busy_timeout", "wal_autocheckpoint")
+        ]
+
+    with store.begin() as conn:
+        assert settings(conn) == [1, 30000, 1000]  # NORMAL, 30 s, SQLite's default checkpoint
+    # When a webhook's row is written
+    with store.begin(urgent=True) as conn:
+        # Then its commit waits for the disk (FULL), and it leaves the WAL checkpoint to the workers
+        assert settings(conn) == [2, 0, 0]
+        conn.execute(insert(inbox).values(**inbox_row(1)))
+    # and the pooled connection is back to the ordinary settings for whatever uses it next
+    with store.begin() as conn:
+        assert settings(conn) == [1, 30000, 1000]
+    # also after an urgent write that failed (a redelivered event id: the inbox's unique key)
+    with pytest.raises(sa_exc.IntegrityError), store.begin(urgent=True) as conn:
+        conn.execute(insert(inbox).values(**inbox_row(1)))
+    with store.begin() as conn:
+        assert settings(conn) == [1, 30000, 1000]
+        assert conn.execute(select(func.count()).select_from(inbox)).scalar_one() == 1
+    store.close()
