@@ -43,7 +43,11 @@ MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 WRITE_WAIT = 30.0
 """Seconds a write waits for SQLite's write lock before it fails with "database is locked"."""
 URGENT_STEPS = (0.0001, 0.0002, 0.0005, 0.001)
-"""The pauses (s) between an urgent write's tries for the lock; the last one repeats."""
+"""The pauses (s) between an urgent write's tries for the lock; the last one repeats for
+``URGENT_PATIENT_AFTER`` s, then the pause is ``URGENT_PATIENT_STEP`` (a lock held that long is a
+long transaction, not a gap to catch, and many webhooks waiting must not keep the CPU busy)."""
+URGENT_PATIENT_AFTER = 0.1
+URGENT_PATIENT_STEP = 0.005
 PRAGMAS = (
     "PRAGMA synchronous=NORMAL",  # WAL: a commit survives the process dying; fsync'd at checkpoints
     f"PRAGMA busy_timeout={int(WRITE_WAIT * 1000)}",
@@ -110,16 +114,19 @@ def _begin_urgent(conn: Any) -> None:
     (the connection's ``busy_timeout`` is 0 here: a try fails at once when the lock is taken)."""
     cur = conn.connection.dbapi_connection.cursor()
     try:
-        deadline = time.monotonic() + WRITE_WAIT
+        started = time.monotonic()
         tries = 0
-        while time.monotonic() < deadline:
+        while (waited := time.monotonic() - started) < WRITE_WAIT:
             try:
                 cur.execute("BEGIN IMMEDIATE")
                 return
             except sqlite3.OperationalError as exc:
                 if exc.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY:
                     raise
-            time.sleep(URGENT_STEPS[min(tries, len(URGENT_STEPS) - 1)])
+            if waited < URGENT_PATIENT_AFTER:
+                time.sleep(URGENT_STEPS[min(tries, len(URGENT_STEPS) - 1)])
+            else:
+                time.sleep(URGENT_PATIENT_STEP)
             tries += 1
     finally:
         cur.close()

@@ -110,14 +110,26 @@ def test_an_urgent_write_takes_the_lock_in_the_first_gap_between_another_process
 def test_an_urgent_write_fails_like_any_write_once_the_lock_stays_taken_past_the_write_wait(tmp_path, monkeypatch):
     path = tmp_path / "state.db"
     store = Store(f"sqlite:///{path}")
-    monkeypatch.setattr(db, "WRITE_WAIT", 0.3)
+    monkeypatch.setattr(db, "WRITE_WAIT", 0.6)
+    pauses: list[float] = []
+    sleep = time.sleep
+
+    def counted(seconds: float) -> None:
+        pauses.append(seconds)
+        sleep(seconds)
+
     proc = hammer(path, seconds=30, hold=30, gap=0)  # takes the lock and keeps it
     try:
         t0 = time.perf_counter()
+        monkeypatch.setattr(db.time, "sleep", counted)
         # When the lock is never let go, the urgent write gives up after the write wait, as SQLite does
         with pytest.raises(sa_exc.OperationalError, match="database is locked"):
             timed_write(store, 1, urgent=True)
-        assert time.perf_counter() - t0 >= 0.3
+        monkeypatch.setattr(db.time, "sleep", sleep)
+        assert time.perf_counter() - t0 >= 0.6
+        # having asked every millisecond at first, then every 5 ms: a long wait keeps no CPU busy
+        assert max(pauses[:20]) <= 0.001 and set(pauses[-10:]) == {db.URGENT_PATIENT_STEP}
+        assert len(pauses) < 100 + 0.5 / db.URGENT_PATIENT_STEP, len(pauses)
     finally:
         proc.kill()
         proc.wait()
