@@ -21,6 +21,7 @@ from sqlalchemy import func, insert, select, text
 from core.store import db
 from core.store.db import Store
 from core.store.schema import inbox
+from tests.sync.helpers import deployment
 
 HOLD_S, GAP_S = 0.030, 0.003
 
@@ -193,4 +194,29 @@ def test_an_urgent_write_commits_to_disk_runs_no_checkpoint_and_leaves_the_conne
     with store.begin() as conn:
         assert settings(conn) == [1, 30000, 1000]
         assert conn.execute(select(func.count()).select_from(inbox)).scalar_one() == 1
+    store.close()
+
+
+def test_a_webhook_lands_in_the_inbox_between_another_process_transactions_and_once(tmp_path):
+    path = tmp_path / "state.db"
+    store = Store(f"sqlite:///{path}")
+    pipeline = deployment(store).pipeline
+    proc = hammer(path, seconds=20)
+    try:
+        # When webhooks arrive while a worker-like process takes the write lock back to back
+        waits, rows = [], []
+        for n in range(5):
+            time.sleep(0.011)
+            t0 = time.perf_counter()
+            rows.append(pipeline.accept("shop", "customer", f"ev-{n}", {"id": n}))
+            waits.append(time.perf_counter() - t0)
+        # Then each lands within about one of its transactions (Pipeline.accept is an urgent write)
+        assert max(waits) < 0.2, waits
+        # and a redelivery is still recognised as one
+        assert pipeline.accept("shop", "customer", "ev-0", {"id": 0}) is None
+    finally:
+        proc.kill()
+        proc.wait()
+    with store.read() as conn:
+        assert list(conn.execute(select(inbox.c.id).order_by(inbox.c.id)).scalars()) == rows
     store.close()
