@@ -20,10 +20,10 @@ from __future__ import annotations
 import hashlib
 import random
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from functools import partial
+from functools import cached_property, partial
 from typing import Any, Literal
 
 import structlog
@@ -36,6 +36,7 @@ from core.errors import PermanentError, SynchubError, TransientError
 from core.logging import register_secrets, scrub, secret_values
 from core.store.db import Store
 from core.store.fast import FastStatement
+from core.store.group import GroupCommit
 from core.store.schema import (
     conflicts,
     cursors,
@@ -522,6 +523,21 @@ class RetryPolicy:
             return max(hint, 0.0)  # the system said when: no earlier, and no later than needed
         backoff = min(self.max_delay, self.base_delay * (2 ** max(attempts - 1, 0)))
         return float(min(self.max_delay, backoff * (1.0 + random.uniform(0.0, self.jitter))))
+
+
+def _land_in_inbox(conn: Connection, rows: Sequence[dict[str, Any]]) -> list[int | Exception | None]:
+    """Inbox rows in one transaction (a group commit): each its id, None for an event id seen before
+    (its own savepoint rolled back, the others kept), or the exception that row alone raised."""
+    out: list[int | Exception | None] = []
+    for row in rows:
+        try:
+            with conn.begin_nested():
+                out.append(int(_INSERT_INBOX.one(conn, row).id))
+        except IntegrityError:
+            out.append(None)
+        except Exception as exc:  # this row's own failure: the others are still acknowledged
+            out.append(exc)
+    return out
 
 
 class Pipeline:
@@ -1523,28 +1539,25 @@ class Pipeline:
     ) -> int | None:
         """Land an inbound event in the inbox; None if this event id was seen before (a redelivery).
 
-        Urgent: a webhook's sender waits for this commit (its acknowledgement), so on SQLite it takes
+        Returns once the row is committed. A webhook's sender waits for that (its acknowledgement), so
+        concurrent accepts share one transaction (``GroupCommit``), an urgent one on SQLite: it takes
         the write lock in the first gap between the workers' transactions (``Store.begin``)."""
-        now = self.clock()
-        try:
-            with self.store.begin(urgent=True) as conn:
-                res = _INSERT_INBOX.one(
-                    conn,
-                    {
-                        "system": system,
-                        "entity": entity,
-                        "event_id": event_id,
-                        "kind": op,
-                        "payload": payload,
-                        "status": "pending",
-                        "attempts": 0,
-                        "trace_id": trace_id or new_trace_id(),
-                        "received_at": now,
-                    },
-                )
-                return int(res.id)
-        except IntegrityError:
-            return None
+        row = {
+            "system": system,
+            "entity": entity,
+            "event_id": event_id,
+            "kind": op,
+            "payload": payload,
+            "status": "pending",
+            "attempts": 0,
+            "trace_id": trace_id or new_trace_id(),
+            "received_at": self.clock(),
+        }
+        return self._intake.submit(row)
+
+    @cached_property
+    def _intake(self) -> GroupCommit[dict[str, Any], int | None]:
+        return GroupCommit(partial(self.store.begin, urgent=True), _land_in_inbox)
 
     def process_inbox(self, limit: int = 500, ids: Iterable[int] | None = None) -> int:
         """Ingest pending inbox rows (oldest first); each row and its effects commit together."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -219,4 +220,100 @@ def test_a_webhook_lands_in_the_inbox_between_another_process_transactions_and_o
         proc.wait()
     with store.read() as conn:
         assert list(conn.execute(select(inbox.c.id).order_by(inbox.c.id)).scalars()) == rows
+    store.close()
+
+
+def test_webhooks_arriving_while_the_lock_is_taken_share_one_commit_and_each_returns_only_once_committed(tmp_path):
+    path = tmp_path / "state.db"
+    store = Store(f"sqlite:///{path}")
+    pipeline = deployment(store).pipeline
+    proc = hammer(path, seconds=0.5, hold=0.5, gap=0)  # one transaction of half a second, then gone
+    results: dict[int, object] = {}
+    visible: dict[int, bool] = {}
+
+    def deliver(n: int) -> None:
+        event = "ev-dup" if n in (3, 7) else f"ev-{n}"  # 7 is a redelivery of 3, racing it
+        row = pipeline.accept("shop", "customer", event, {"id": n})
+        results[n] = row
+        if row is not None:  # at the moment accept returns, another connection already sees the row
+            with store.read() as conn:
+                visible[n] = conn.execute(select(inbox.c.id).where(inbox.c.id == row)).first() is not None
+
+    # When ten webhooks arrive while another process holds the write lock
+    threads = [threading.Thread(target=deliver, args=(n,)) for n in range(10)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    proc.wait(10)
+    # Then they waited together and went in together: a few transactions, not ten
+    assert 1 <= pipeline._intake.rounds <= 3, pipeline._intake.rounds
+    # each has its own row, the redelivery none, and no caller was answered before its commit
+    ids = [r for r in results.values() if r is not None]
+    assert len(results) == 10 and len(ids) == len(set(ids)) == 9
+    assert [results[3], results[7]].count(None) == 1
+    assert visible == {n: True for n, r in results.items() if r is not None}
+    with store.read() as conn:
+        assert conn.execute(select(func.count()).select_from(inbox)).scalar_one() == 9
+    store.close()
+
+
+def test_one_row_that_fails_fails_only_its_own_webhook(tmp_path):
+    path = tmp_path / "state.db"
+    store = Store(f"sqlite:///{path}")
+    pipeline = deployment(store).pipeline
+    proc = hammer(path, seconds=0.3, hold=0.3, gap=0)
+    outcome: dict[int, object] = {}
+
+    def deliver(n: int) -> None:
+        payload: dict[str, object] = {"id": n, "odd": object()} if n == 2 else {"id": n}  # not JSON: fails
+        try:
+            outcome[n] = pipeline.accept("shop", "customer", f"ev-{n}", payload)
+        except Exception as exc:
+            outcome[n] = exc
+
+    # When one of five webhooks batched together cannot be stored
+    threads = [threading.Thread(target=deliver, args=(n,)) for n in range(5)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    proc.wait(10)
+    # Then its caller gets the error (a 500: the sender redelivers it) and the others are stored
+    assert isinstance(outcome[2], Exception)
+    assert all(isinstance(outcome[n], int) for n in (0, 1, 3, 4)), outcome
+    with store.read() as conn:
+        assert sorted(conn.execute(select(inbox.c.event_id)).scalars()) == ["ev-0", "ev-1", "ev-3", "ev-4"]
+    store.close()
+
+
+def test_when_the_lock_never_comes_every_waiting_webhook_fails_and_nothing_is_acknowledged(tmp_path, monkeypatch):
+    path = tmp_path / "state.db"
+    store = Store(f"sqlite:///{path}")
+    pipeline = deployment(store).pipeline
+    monkeypatch.setattr(db, "WRITE_WAIT", 0.3)
+    proc = hammer(path, seconds=30, hold=30, gap=0)
+    outcome: dict[int, object] = {}
+
+    def deliver(n: int) -> None:
+        try:
+            outcome[n] = pipeline.accept("shop", "customer", f"ev-{n}", {"id": n})
+        except Exception as exc:
+            outcome[n] = exc
+
+    try:
+        threads = [threading.Thread(target=deliver, args=(n,)) for n in range(3)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert all(isinstance(o, sa_exc.OperationalError) and "locked" in str(o) for o in outcome.values()), outcome
+    assert len(outcome) == 3
+    with store.read() as conn:
+        assert conn.execute(select(func.count()).select_from(inbox)).scalar_one() == 0
+    # and the next webhook, the lock free again, is stored as usual
+    assert isinstance(pipeline.accept("shop", "customer", "ev-9", {"id": 9}), int)
     store.close()
