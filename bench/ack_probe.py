@@ -1,9 +1,11 @@
 """Where a webhook's acknowledgement time goes: bench/latency.py's run, with timings inside the app.
 
 Wraps (in this process only: the web app, the sender) the ASGI app, Starlette's thread pool hand-off,
-``Pipeline.accept`` (connection check-out, ``BEGIN IMMEDIATE`` = the wait for SQLite's write lock,
-the INSERT, the COMMIT) and the Redis enqueue, and prints, for all requests and for the slowest 1 %,
-where the wall time went, next to the acknowledgement the sender saw.
+``Pipeline.accept`` (the wait for SQLite's write lock or for the group commit holding it, the
+INSERT, the COMMIT) and the Redis enqueue, and prints, for all requests and for the slowest 5 % and
+1 %, where the wall time went, next to the acknowledgement the sender saw; and, from the worker
+processes, how long each of their transactions held the write lock (and how much of that the
+holder spent on a CPU).
 
     uv run python bench/ack_probe.py [--rate 50] [--seconds 30] [--workers 2]
 """
@@ -115,60 +117,19 @@ async def run_in_threadpool(fn: Any, *a: Any, **kw: Any) -> Any:
 
 web_app_module.run_in_threadpool = run_in_threadpool  # type: ignore[assignment]
 
-# --- Pipeline.accept: check-out, BEGIN IMMEDIATE (the write lock), INSERT, COMMIT ------------------
+# --- Pipeline.accept: the INSERT and its commit, with the wait for the write lock (or for the leader
+# of the group commit that holds it) --------------------------------------------------------------
+_accept = pipeline_module.Pipeline.accept
 
 
-URGENT = True
-NO_CHECKPOINT = False
-
-
-def accept(
-    self: Any,
-    system: str,
-    entity: str,
-    event_id: str,
-    payload: dict[str, Any],
-    *,
-    op: str = "upsert",
-    trace_id: str | None = None,
-) -> int | None:
-    rec = record() or {}
-    now = self.clock()
+def accept(self: Any, *a: Any, **kw: Any) -> int | None:
+    rec = record()
     t0 = clock()
-    conn = self.store.engine.connect()
-    if URGENT:
-        conn.execution_options(synchub_urgent=True)
-    if NO_CHECKPOINT:
-        conn.exec_driver_sql("PRAGMA wal_autocheckpoint=0")
-        conn.commit()
-    t1 = clock()
     try:
-        conn.begin()  # the engine's "begin" listener runs BEGIN IMMEDIATE: waits for the write lock
-        t2 = clock()
-        res = pipeline_module._INSERT_INBOX.one(
-            conn,
-            {
-                "system": system,
-                "entity": entity,
-                "event_id": event_id,
-                "kind": op,
-                "payload": payload,
-                "status": "pending",
-                "attempts": 0,
-                "trace_id": trace_id or pipeline_module.new_trace_id(),
-                "received_at": now,
-            },
-        )
-        t3 = clock()
-        conn.commit()
-        t4 = clock()
-    except pipeline_module.IntegrityError:
-        conn.rollback()
-        return None
+        return _accept(self, *a, **kw)
     finally:
-        conn.close()
-    rec.update(checkout=t1 - t0, lock=t2 - t1, insert=t3 - t2, commit=t4 - t3)
-    return int(res.id)
+        if rec is not None:
+            rec["accept"] = rec.get("accept", 0.0) + clock() - t0
 
 
 pipeline_module.Pipeline.accept = accept  # type: ignore[method-assign]
@@ -252,7 +213,7 @@ def holds_summary(prefix: str) -> None:
 
 
 def summary(rows: list[dict[str, float]], title: str) -> None:
-    keys = ["ack", "app", "pool_wait", "land_wall", "land_cpu", "checkout", "lock", "insert", "commit", "redis"]
+    keys = ["ack", "app", "pool_wait", "land_wall", "land_cpu", "accept", "redis"]
     print(f"{title} (n={len(rows)}): mean ms / p50 / p99 / max")
     for k in keys:
         vals = [r[k] * 1000 for r in rows if k in r]
@@ -274,12 +235,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=30)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=4)
-    parser.add_argument("--busy-handler", action="store_true", help="the inbox INSERT waits in SQLite's busy handler")
-    parser.add_argument("--no-web-checkpoint", action="store_true", help="the web app's commits run no WAL checkpoint")
     args = parser.parse_args()
-    global URGENT, NO_CHECKPOINT
-    URGENT = not args.busy_handler
-    NO_CHECKPOINT = args.no_web_checkpoint
     latency.quiet_logs()
     import os
     import tempfile
