@@ -157,7 +157,7 @@ def sweep() -> None:
     """Re-enqueue what the database says is pending: the safety net for lost messages."""
     rt = current()
     now = rt.pipeline.clock()
-    with rt.pipeline.store.begin() as conn:
+    with rt.pipeline.store.read() as conn:
         stale = conn.execute(
             select(func.count())
             .select_from(inbox)
@@ -211,7 +211,7 @@ def request_flushes(rt: Runtime, *, only: str | None = None, fresh: bool = False
     )
     if only is not None:
         query = query.where(outbox.c.system == only)
-    with rt.pipeline.store.begin() as conn:
+    with rt.pipeline.store.read() as conn:
         rows = conn.execute(query).fetchall()
     for system, due_count, earliest in rows:
         connector = rt.pipeline.systems.get(system).connector

@@ -4,10 +4,32 @@ SQLite (the embedded default) runs in WAL mode with ``BEGIN IMMEDIATE`` write tr
 deferred transaction that reads, then writes, can deadlock against another writer and fail with
 "database is locked" instead of waiting its turn. PostgreSQL needs nothing special: optimistic
 version checks and unique constraints do the concurrency control on both.
+
+SQLite has one write lock for the whole file, and its busy handler waits for it by sleeping in
+growing steps (1, 2, 5, 10, … up to 100 ms between tries, for up to ``busy_timeout``). A waiter
+that sleeps 100 ms keeps missing the lock when other processes take it back to back (the workers'
+short per-change transactions), so it can wait seconds for a lock that was free half the time.
+``Store.begin(urgent=True)`` is for a write someone is waiting on — a webhook is acknowledged only
+once its inbox row is committed: on SQLite it asks for the lock again every fraction of a
+millisecond (``URGENT_STEPS``), so it gets the lock in the first gap between other transactions.
+It waits as long as any other write (``WRITE_WAIT``) and fails the same way after that. Its
+commit is ``synchronous=FULL`` (on disk before the webhook is acknowledged, not only in the
+operating system's cache: the others' ``NORMAL`` survives the process dying, not a power cut), and
+it never runs the WAL checkpoint (copying the WAL back into the database file, with an fsync, which
+SQLite otherwise makes whichever commit crosses 1,000 WAL pages do): the workers' commits do that.
+
+``Store.read()`` is a transaction that only reads: on SQLite a deferred ``BEGIN`` (a WAL snapshot,
+no write lock, ``query_only`` so that a write in it fails instead of taking the lock after all), so
+the workers' look-ups — which flushes to ask for, what the sweep should re-send — never make a
+webhook wait.
 """
 
 from __future__ import annotations
 
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +40,27 @@ from sqlalchemy import Engine, create_engine, event
 from core import jsoncodec
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+WRITE_WAIT = 30.0
+"""Seconds a write waits for SQLite's write lock before it fails with "database is locked"."""
+URGENT_STEPS = (0.0001, 0.0002, 0.0005, 0.001)
+"""The pauses (s) between an urgent write's tries for the lock; the last one repeats for
+``URGENT_PATIENT_AFTER`` s, then the pause is ``URGENT_PATIENT_STEP`` (a lock held that long is a
+long transaction, not a gap to catch, and many webhooks waiting must not keep the CPU busy)."""
+URGENT_PATIENT_AFTER = 0.1
+URGENT_PATIENT_STEP = 0.005
+PRAGMAS = (
+    "PRAGMA synchronous=NORMAL",  # WAL: a commit survives the process dying; fsync'd at checkpoints
+    f"PRAGMA busy_timeout={int(WRITE_WAIT * 1000)}",
+    "PRAGMA wal_autocheckpoint=1000",  # SQLite's default: the committer copies the WAL back at 1000 pages
+)
+"""Every connection's settings, and what an urgent write's connection returns to after it."""
+URGENT_PRAGMAS = (
+    "PRAGMA synchronous=FULL",  # the commit is on disk before it returns: an acknowledged webhook survives a power cut
+    "PRAGMA busy_timeout=0",  # no busy handler: _begin_urgent asks for the lock itself
+    "PRAGMA wal_autocheckpoint=0",  # the copy back (and its fsync) is left to the workers' commits
+)
+_URGENT = "synchub_urgent"
+_READ = "synchub_read"
 
 
 def make_engine(url: str, *, echo: bool = False) -> Engine:
@@ -30,7 +73,7 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
     if url.startswith("sqlite"):
         if url in ("sqlite://", "sqlite:///:memory:"):
             raise ValueError("use a file for the SQLite store (an in-memory database vanishes per connection)")
-        kwargs["connect_args"] = {"timeout": 30, "check_same_thread": False}
+        kwargs["connect_args"] = {"timeout": WRITE_WAIT, "check_same_thread": False}
         engine = create_engine(url, **kwargs)
         _sqlite_setup(engine)
         return engine
@@ -47,8 +90,8 @@ def _sqlite_setup(engine: Engine) -> None:
         dbapi_conn.isolation_level = None
         cur = dbapi_conn.cursor()
         cur.execute("PRAGMA journal_mode=WAL")
-        cur.execute("PRAGMA synchronous=NORMAL")
-        cur.execute("PRAGMA busy_timeout=30000")
+        for pragma in PRAGMAS:
+            cur.execute(pragma)
         cur.execute("PRAGMA cache_size=-65536")  # 64 MiB: the working set of a busy store
         cur.execute("PRAGMA mmap_size=268435456")
         cur.execute("PRAGMA temp_store=MEMORY")
@@ -59,7 +102,39 @@ def _sqlite_setup(engine: Engine) -> None:
     def _on_begin(conn: Any) -> None:
         # straight on the driver's connection: through exec_driver_sql, SQLAlchemy's statement
         # machinery cost ~0.4 ms per transaction, a fifth of a whole flush batch's CPU
-        conn.connection.driver_connection.execute("BEGIN IMMEDIATE").close()
+        options = conn.get_execution_options()
+        if options.get(_URGENT):
+            _begin_urgent(conn)
+        elif options.get(_READ):
+            conn.connection.driver_connection.execute("BEGIN").close()  # deferred: no write lock taken
+        else:
+            conn.connection.driver_connection.execute("BEGIN IMMEDIATE").close()
+
+
+def _begin_urgent(conn: Any) -> None:
+    """BEGIN IMMEDIATE, asking for the write lock every ``URGENT_STEPS`` instead of SQLite's sleeps
+    (the connection's ``busy_timeout`` is 0 here: a try fails at once when the lock is taken)."""
+    cur = conn.connection.dbapi_connection.cursor()
+    try:
+        started = time.monotonic()
+        tries = 0
+        while (waited := time.monotonic() - started) < WRITE_WAIT:
+            try:
+                cur.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as exc:
+                if exc.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY:
+                    raise
+            if waited < URGENT_PATIENT_AFTER:
+                time.sleep(URGENT_STEPS[min(tries, len(URGENT_STEPS) - 1)])
+            else:
+                time.sleep(URGENT_PATIENT_STEP)
+            tries += 1
+    finally:
+        cur.close()
+    # waited as long as any write does: one more try, through SQLAlchemy, so that a lock still taken
+    # fails exactly as a busy_timeout would (sqlalchemy.exc.OperationalError, "database is locked")
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def alembic_config(url: str) -> Config:
@@ -90,9 +165,50 @@ class Store:
     def dialect(self) -> str:
         return self.engine.dialect.name
 
-    def begin(self) -> Any:
-        """A transaction: ``with store.begin() as conn: ...`` commits on success, rolls back on error."""
+    def begin(self, *, urgent: bool = False) -> Any:
+        """A transaction: ``with store.begin() as conn: ...`` commits on success, rolls back on error.
+
+        ``urgent``: a write someone is waiting on (a webhook's acknowledgement); on SQLite it takes
+        the write lock in the first gap between other transactions (see the module's docstring).
+        """
+        if urgent and self.dialect == "sqlite":
+            return self._begin_urgent()
         return self.engine.begin()
+
+    @contextmanager
+    def read(self) -> Iterator[Any]:
+        """A transaction that only reads (one consistent snapshot); on SQLite it takes no write lock,
+        and a write in it fails ("attempt to write a readonly database")."""
+        with self.engine.connect() as conn:
+            if self.dialect != "sqlite":
+                with conn.begin():
+                    conn.exec_driver_sql("SET TRANSACTION READ ONLY")
+                    yield conn
+                return
+            conn.execution_options(**{_READ: True})
+            dbapi_conn = conn.connection.dbapi_connection
+            assert dbapi_conn is not None
+            dbapi_conn.execute("PRAGMA query_only=ON")
+            try:
+                with conn.begin():
+                    yield conn
+            finally:
+                dbapi_conn.execute("PRAGMA query_only=OFF")
+
+    @contextmanager
+    def _begin_urgent(self) -> Iterator[Any]:
+        with self.engine.connect() as conn:
+            conn.execution_options(**{_URGENT: True})
+            dbapi_conn = conn.connection.dbapi_connection
+            assert dbapi_conn is not None
+            for pragma in URGENT_PRAGMAS:
+                dbapi_conn.execute(pragma)
+            try:
+                with conn.begin():
+                    yield conn
+            finally:
+                for pragma in PRAGMAS:
+                    dbapi_conn.execute(pragma)
 
     def close(self) -> None:
         self.engine.dispose()

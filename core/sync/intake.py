@@ -96,7 +96,7 @@ def keep_refused(
     ``body`` None means it was never read (larger than the limit): the headers and size are kept.
     """
     digest = "sha256:" + hashlib.sha256(body or b"").hexdigest() if body is not None else None
-    with pipeline.store.begin() as conn:
+    with pipeline.store.begin(urgent=True) as conn:  # the refusal's answer waits for it, like an acceptance
         where = (dead_letters.c.status == "open", dead_letters.c.system == system, dead_letters.c.stage == STAGE)
         if digest is not None:
             seen = conn.execute(select(dead_letters.c.id).where(*where, dead_letters.c.native_id == digest)).first()

@@ -20,11 +20,11 @@ from __future__ import annotations
 import hashlib
 import random
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from functools import partial
+from functools import cached_property, partial
 from typing import Any, Literal
 
 import structlog
@@ -37,6 +37,7 @@ from core.errors import PermanentError, SynchubError, TransientError
 from core.logging import register_secrets, scrub, secret_values
 from core.store.db import Store
 from core.store.fast import FastStatement
+from core.store.group import GroupCommit
 from core.store.schema import (
     conflicts,
     cursors,
@@ -609,6 +610,21 @@ class RetryPolicy:
         return float(min(self.max_delay, backoff * (1.0 + random.uniform(0.0, self.jitter))))
 
 
+def _land_in_inbox(conn: Connection, rows: Sequence[dict[str, Any]]) -> list[int | Exception | None]:
+    """Inbox rows in one transaction (a group commit): each its id, None for an event id seen before
+    (its own savepoint rolled back, the others kept), or the exception that row alone raised."""
+    out: list[int | Exception | None] = []
+    for row in rows:
+        try:
+            with conn.begin_nested():
+                out.append(int(_INSERT_INBOX.one(conn, row).id))
+        except IntegrityError:
+            out.append(None)
+        except Exception as exc:  # this row's own failure: the others are still acknowledged
+            out.append(exc)
+    return out
+
+
 class Pipeline:
     """The sync core over one store and one set of systems."""
 
@@ -1152,7 +1168,7 @@ class Pipeline:
 
     def _due_entities(self, system: str) -> list[str]:
         now = self.clock()
-        with self.store.begin() as conn:
+        with self.store.read() as conn:
             rows = _DUE_ENTITIES.all(conn, {"s": system, "now": now})
         return [str(r[0]) for r in rows]
 
@@ -1546,7 +1562,7 @@ class Pipeline:
         ahead: tuple[str | None, Future[ChangePage]] | None = None
         try:
             for n in range(max_pages):
-                with self.store.begin() as conn:
+                with self.store.read() as conn:  # no write lock to read where the last poll ended
                     found = _CURSOR_GET.one(conn, {"s": system.name, "e": entity})
                     cursor = None if found is None else found[0]
                 if ahead is not None and ahead[0] == cursor:
@@ -1601,27 +1617,27 @@ class Pipeline:
         op: str = "upsert",
         trace_id: str | None = None,
     ) -> int | None:
-        """Land an inbound event in the inbox; None if this event id was seen before (a redelivery)."""
-        now = self.clock()
-        try:
-            with self.store.begin() as conn:
-                res = _INSERT_INBOX.one(
-                    conn,
-                    {
-                        "system": system,
-                        "entity": entity,
-                        "event_id": event_id,
-                        "kind": op,
-                        "payload": payload,
-                        "status": "pending",
-                        "attempts": 0,
-                        "trace_id": trace_id or new_trace_id(),
-                        "received_at": now,
-                    },
-                )
-                return int(res.id)
-        except IntegrityError:
-            return None
+        """Land an inbound event in the inbox; None if this event id was seen before (a redelivery).
+
+        Returns once the row is committed. A webhook's sender waits for that (its acknowledgement), so
+        concurrent accepts share one transaction (``GroupCommit``), an urgent one on SQLite: it takes
+        the write lock in the first gap between the workers' transactions (``Store.begin``)."""
+        row = {
+            "system": system,
+            "entity": entity,
+            "event_id": event_id,
+            "kind": op,
+            "payload": payload,
+            "status": "pending",
+            "attempts": 0,
+            "trace_id": trace_id or new_trace_id(),
+            "received_at": self.clock(),
+        }
+        return self._intake.submit(row)
+
+    @cached_property
+    def _intake(self) -> GroupCommit[dict[str, Any], int | None]:
+        return GroupCommit(partial(self.store.begin, urgent=True), _land_in_inbox)
 
     def process_inbox(self, limit: int = 500, ids: Iterable[int] | None = None) -> int:
         """Ingest pending inbox rows (oldest first), a chunk of rows and their effects per transaction.
@@ -1631,7 +1647,7 @@ class Pipeline:
         records is read at once (see _Prefetch). A chunk that fails is redone row by row, so a row
         that cannot be ingested fails alone, as it did before; an erasure request ends its chunk,
         so what arrives after it meets the tombstones."""
-        with self.store.begin() as conn:
+        with self.store.read() as conn:
             query = select(inbox).where(inbox.c.status == "pending").order_by(inbox.c.id).limit(limit)
             if ids is not None:
                 query = query.where(inbox.c.id.in_(list(ids)))
@@ -1823,7 +1839,7 @@ class Pipeline:
         if connector is None:
             return
         now = self.clock()
-        with self.store.begin() as conn:
+        with self.store.read() as conn:
             rows = conn.execute(
                 select(outbox.c.entity, xref.c.native_id)
                 .join(

@@ -418,8 +418,19 @@ def create_app(
                 return await refused(name, request.headers, None, WebhookRejected("body too large", status=413))
             chunks.append(chunk)
         body = b"".join(chunks)
+
+        def land() -> intake.Intake:
+            # one trip to the thread pool for both: each trip waits for a thread and for the GIL
+            got = intake.receive(pipeline, name, request.headers, body)
+            if got.accepted and on_accepted is not None:
+                try:
+                    on_accepted(got.accepted)
+                except Exception:  # the events are in the inbox: the sweep ingests them anyway
+                    log.exception("on_accepted.failed", system=name)
+            return got
+
         try:
-            got = await run_in_threadpool(intake.receive, pipeline, name, request.headers, body)
+            got = await run_in_threadpool(land)
         except WebhookRejected as exc:
             return await refused(name, request.headers, body, exc)
         except TransientError as exc:  # the connector needed its system to verify: ask for a redelivery
@@ -427,11 +438,6 @@ def create_app(
             await run_in_threadpool(intake.keep_refused, pipeline, name, request.headers, body, exc, 503)
             retry = str(max(1, round(exc.retry_after or 30)))
             return JSONResponse({"error": "temporarily unavailable; redeliver later"}, 503, {"Retry-After": retry})
-        if got.accepted and on_accepted is not None:
-            try:
-                await run_in_threadpool(on_accepted, got.accepted)
-            except Exception:  # the events are in the inbox: the sweep ingests them anyway
-                log.exception("on_accepted.failed", system=name)
         return JSONResponse({"accepted": len(got.accepted), "duplicates": got.duplicates}, 202)
 
     async def refused(name: str, headers: Any, body: bytes | None, exc: WebhookRejected) -> Response:
