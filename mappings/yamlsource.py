@@ -77,11 +77,38 @@ def load_yaml(text: str, file: str) -> SourceDoc:
         pm = exc.problem_mark
         mark = Mark(pm.line + 1, pm.column + 1) if pm is not None else Mark(1, 1)
         raise YamlSyntaxError(f"YAML syntax: {exc.problem or exc}", mark) from None
+    except (ValueError, OverflowError) as exc:
+        # a scalar that resolves to a type it cannot be (a timestamp in year 0): PyYAML raises
+        # without a position; find the scalar, so the message still says file:line:column
+        bad = _unreadable_scalar(node) if node is not None else None
+        mark = _mark_of(bad) if bad is not None else Mark(1, 1)
+        shown = f" {bad.value!r}" if bad is not None else ""
+        kind = bad.tag.rsplit(":", 1)[-1] if bad is not None else "value"
+        raise YamlSyntaxError(f"YAML value{shown} cannot be read as a {kind}: {exc}", mark) from None
     finally:
         loader.dispose()
     doc = SourceDoc(file, data)
     _walk(node, (), doc)
     return doc
+
+
+def _unreadable_scalar(node: yaml.Node) -> yaml.ScalarNode | None:
+    """The first scalar under ``node`` that PyYAML cannot construct, if any."""
+    stack = [node]
+    constructor = yaml.SafeLoader("")
+    while stack:
+        current = stack.pop(0)
+        if isinstance(current, yaml.ScalarNode):
+            try:
+                constructor.construct_object(current)
+            except (ValueError, OverflowError):
+                return current
+        elif isinstance(current, yaml.MappingNode):
+            for key_node, value_node in current.value:
+                stack += [key_node, value_node]
+        elif isinstance(current, yaml.SequenceNode):
+            stack += list(current.value)
+    return None
 
 
 def _mark_of(node: yaml.Node) -> Mark:

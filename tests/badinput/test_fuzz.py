@@ -119,3 +119,12 @@ def test_a_control_character_is_located_not_a_traceback() -> None:
     [issue] = issues
     assert (issue.line, issue.column) == (3, 15)
     assert "character 0x001f is not allowed" in issue.message
+
+
+def test_a_scalar_yaml_cannot_construct_is_a_located_issue() -> None:
+    # found by the fuzz pass: PyYAML raised a bare ValueError (year 0) with no position
+    _, issues = check_text("system: shop\nentities:\n  customer:\n    since: 2024-13-45\n", "x.yaml")
+    assert [(i.line, i.column) for i in issues] == [(4, 12)]
+    assert "'2024-13-45' cannot be read as a timestamp: month must be in 1..12" in issues[0].message
+    _, issues = check_text("0000-0-0T0:00:00", "x.yaml")
+    assert issues and "year 0 is out of range" in issues[0].message
