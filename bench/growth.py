@@ -46,11 +46,11 @@ sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import event  # noqa: E402
 
-from bench._docs import DOCS_FILE, replace_section  # noqa: E402
+from bench._docs import replace_section  # noqa: E402
 from bench.pipeline import CITIES, MAPPINGS, build, customer, machine, quiet_logs  # noqa: E402
 from connectors.memory import EXTERNAL_ID, _Row  # noqa: E402
 from core.connector import ChangePage, Connector, NativeRecord, RateLimit, WriteRequest, WriteResult  # noqa: E402
-from core.store.db import Store  # noqa: E402
+from core.store.db import SqliteTuning, Store  # noqa: E402
 from core.sync.pipeline import Pipeline  # noqa: E402
 from core.sync.systems import System, Systems  # noqa: E402
 from mappings.loader import load_mapping  # noqa: E402
@@ -169,10 +169,48 @@ def _kept(store_dir: str | None, size: int) -> Path | None:
     return Path(store_dir) / f"growth-{size}.db" if store_dir else None
 
 
-def incremental(size: int, rounds: int, seed: int, store_dir: str | None = None) -> dict[str, Any]:
+_LITERAL = re.compile(r"'(?:[^']|'')*'|\b\d+(?:\.\d+)?\b")
+
+
+def _statement_profile(path: str, seen: dict[str, list[Any]]) -> list[dict[str, Any]]:
+    """Each statement a round ran, by shape: how often, its query plan, and the B-tree pages one run
+    of it visits, replayed on a connection of its own without the memory map (so every page is
+    counted) inside a transaction that is rolled back; it is run once before, to count a warm run."""
+    db = sqlite3.connect(path, isolation_level=None)
+    db.execute("PRAGMA cache_size=-65536")
+    out = []
+    for shape, (count, sql) in seen.items():
+        if not shape.upper().startswith(("SELECT", "UPDATE", "DELETE", "INSERT")):
+            continue
+        plan = [row[-1] for row in db.execute("EXPLAIN QUERY PLAN " + sql)]
+        db.execute("BEGIN")
+        db.execute(sql).fetchall()
+        db.execute("ROLLBACK")
+        db.execute("BEGIN")
+        before = _pages_of(db, path)
+        db.execute(sql).fetchall()
+        after = _pages_of(db, path)
+        db.execute("ROLLBACK")
+        pages = after[0] - before[0] if before and after else None
+        out.append({"sql": shape, "per_round": count, "pages": pages, "plan": plan})
+    db.close()
+    return sorted(out, key=lambda r: -(r["per_round"] * (r["pages"] or 0)))
+
+
+def incremental(
+    size: int,
+    rounds: int,
+    seed: int,
+    store_dir: str | None = None,
+    profile: bool = False,
+    tuning: tuple[int, int] | None = None,
+) -> dict[str, Any]:
     """One store size's rounds. With ``store_dir`` the freshly built store (before any round) is
     kept there as ``growth-<size>.db`` and copied from it on later runs: building 1M takes ~9 min,
-    copying it under a minute, and every run still starts from the same untouched store."""
+    copying it under a minute, and every run still starts from the same untouched store. With
+    ``profile`` one more, untimed round records every statement it runs (see _statement_profile).
+    ``tuning`` (page cache MiB, memory map MiB) is the store's ``[state]`` SQLite tuning for the
+    timed rounds; the store's defaults without it."""
     quiet_logs()
     tmp = tempfile.mkdtemp(prefix="synchub-growth-")
     path = f"{tmp}/state.db"
@@ -194,7 +232,8 @@ def incremental(size: int, rounds: int, seed: int, store_dir: str | None = None)
             shutil.copyfile(path, f"{kept}.part")
             Path(f"{kept}.part").replace(kept)
             kept.with_suffix(".json").write_text(json.dumps({"fill_s": fill_s}))
-    pipeline, conns2 = build(f"sqlite:///{path}")
+    cache_mb, mmap_mb = tuning or (SqliteTuning().cache_mb, SqliteTuning().mmap_mb)
+    pipeline, conns2 = build(f"sqlite:///{path}", SqliteTuning(cache_mb=cache_mb, mmap_mb=mmap_mb))
     opened: list[Any] = []
     event.listen(pipeline.store.engine, "connect", lambda dbapi_conn, _rec: opened.append(dbapi_conn))
     pipeline.store.engine.dispose()  # the connection the migration check opened is not counted
@@ -209,7 +248,7 @@ def incremental(size: int, rounds: int, seed: int, store_dir: str | None = None)
     for name, conn in conns2.items():
         conn.system = conns[name].system
     rng = random.Random(seed)
-    targets = rng.sample(range(1, size), CHANGED * rounds)
+    targets = rng.sample(range(1, size), CHANGED * (rounds + profile))
     _expose(conns2, targets)
     for c in conns2.values():
         with pipeline.store.begin() as db:
@@ -233,6 +272,22 @@ def incremental(size: int, rounds: int, seed: int, store_dir: str | None = None)
         if p0 is not None and p1 is not None:
             visited.append((p1[0] - p0[0]) / CHANGED)
             missed.append((p1[1] - p0[1]) / CHANGED)
+    statements = None
+    if profile:
+        seen: dict[str, list[Any]] = {}
+
+        def trace(sql: str) -> None:
+            shape = re.sub(r"\?(?:, \?)+", "?, ...", _LITERAL.sub("?", " ".join(sql.split())))
+            seen.setdefault(shape, [0, sql])[0] += 1
+
+        for c in opened:
+            c.set_trace_callback(trace)
+        for n, i in enumerate(targets[rounds * CHANGED :]):
+            shop.edit("customer", str(i + 1), note=f"edit p.{n}", address={"city": rng.choice(CITIES)})
+        pipeline.drain()
+        for c in opened:
+            c.set_trace_callback(None)
+        statements = _statement_profile(path, seen)
     with pipeline.store.begin() as db:
         from sqlalchemy import func, select
 
@@ -247,6 +302,8 @@ def incremental(size: int, rounds: int, seed: int, store_dir: str | None = None)
         counted = {"pages": round(statistics.median(visited)), "misses": round(statistics.median(missed), 1)}
     return {
         "stored": stored,
+        "cache_mb": cache_mb,
+        "mmap_mb": mmap_mb,
         "changed": CHANGED,
         "rounds": rounds,
         "fill_s": round(fill_s, 1),
@@ -256,6 +313,7 @@ def incremental(size: int, rounds: int, seed: int, store_dir: str | None = None)
         "changes_per_s": round(CHANGED / statistics.median(walls)),
         "crm_writes": conns2["crm"].calls,
         **counted,
+        **({"statements": statements} if statements is not None else {}),
     }
 
 
@@ -353,18 +411,18 @@ def backfill(total: int) -> dict[str, Any]:
     }
 
 
-def _child(kind: str, arg: int, rounds: int, seed: int, store_dir: str | None, queue: Any) -> None:
+def _child(kind: str, arg: int, rounds: int, seed: int, opts: dict[str, Any], queue: Any) -> None:
     try:
-        queue.put(incremental(arg, rounds, seed, store_dir) if kind == "incremental" else backfill(arg))
+        queue.put(incremental(arg, rounds, seed, **opts) if kind == "incremental" else backfill(arg))
     except BaseException as exc:
         queue.put({"error": repr(exc)})
         raise
 
 
-def _in_child(kind: str, arg: int, rounds: int, seed: int, store_dir: str | None = None) -> dict[str, Any]:
+def _in_child(kind: str, arg: int, rounds: int, seed: int, **opts: Any) -> dict[str, Any]:
     ctx = multiprocessing.get_context("spawn")
     queue = ctx.Queue()
-    proc = ctx.Process(target=_child, args=(kind, arg, rounds, seed, store_dir, queue))
+    proc = ctx.Process(target=_child, args=(kind, arg, rounds, seed, opts, queue))
     proc.start()
     result = queue.get()
     proc.join()
@@ -374,32 +432,33 @@ def _in_child(kind: str, arg: int, rounds: int, seed: int, store_dir: str | None
 
 
 HEADING = "## Growth: incremental sync and backfill (issue 11, part 5)"
-_RESULTS = re.compile(r"<!-- growth results: (\{.*?\}) -->")
+RESULTS = ROOT / "bench" / "growth-results.json"
 
 
-def _earlier(path: Path = DOCS_FILE) -> dict[str, Any]:
-    """The results the section holds now (in a comment under its heading), so a run that measured
-    only the backfill keeps the incremental table of an earlier run, and the other way round."""
-    text = path.read_text(encoding="utf-8") if path.exists() else ""
-    start = text.find(HEADING + "\n")
-    if start == -1:
-        return {}
-    end = text.find("\n## ", start + 1)
-    found = _RESULTS.search(text[start : end if end != -1 else len(text)])
-    return dict(json.loads(found.group(1))) if found else {}
+def _earlier() -> dict[str, Any]:
+    """The results the docs section was last written from, so a run that measured only the backfill
+    keeps the incremental table of an earlier run, and the other way round."""
+    return dict(json.loads(RESULTS.read_text(encoding="utf-8"))) if RESULTS.exists() else {}
 
 
 def write_docs(inc: list[dict[str, Any]], fill: dict[str, Any] | None, command: str) -> None:
     runs = _earlier()
     stamp = f"{datetime.now(UTC):%Y-%m-%d}, {machine()}"
     if inc:
-        runs["incremental"] = {"command": command, "when": stamp, "rows": inc}
+        # a row per (store size, SQLite tuning): a run replaces the rows it measured again
+        key = lambda r: (r["stored"], r.get("cache_mb", 64), r.get("mmap_mb", 256))  # noqa: E731
+        fresh = [{**r, "command": command, "when": stamp} for r in inc]
+        done = {key(r) for r in fresh}
+        kept = [r for r in runs.get("incremental", {}).get("rows", []) if key(r) not in done]
+        runs["incremental"] = {"rows": sorted(kept + fresh, key=key)}
     if fill:
         runs["backfill"] = {"command": command, "when": stamp, "result": fill}
+    RESULTS.write_text(json.dumps(runs, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     lines = [
         HEADING,
         "",
-        f"<!-- growth results: {json.dumps(runs, sort_keys=True)} -->",
+        "Written by `bench/growth.py --write-docs` from `bench/growth-results.json`, where each run",
+        "replaces only the part it measured (incremental, backfill).",
         "",
         f"Goal: syncing {CHANGED:,} changed customers takes the same time whatever the number already",
         "synced (cost proportional to the changes); a 1M-customer backfill streams, under 500 MB peak RSS.",
@@ -407,9 +466,12 @@ def write_docs(inc: list[dict[str, Any]], fill: dict[str, Any] | None, command: 
     ]
     part = runs.get("incremental")
     if part:
+        rows = part["rows"]
+        commands = ", ".join(f"`{c}`" for c in dict.fromkeys(r["command"] for r in rows))
+        whens = " / ".join(dict.fromkeys(r["when"] for r in rows))
         lines += [
             "",
-            f"Incremental — command: `{part['command']}` — {part['when']}.",
+            f"Incremental — {commands} — {whens}.",
             "",
             "The pre-synced store is one customer synced through the real pipeline (created in the shop,",
             "written to the CRM, edited once), cloned N times into every table (golden, xref, identity keys,",
@@ -418,21 +480,27 @@ def write_docs(inc: list[dict[str, Any]], fill: dict[str, Any] | None, command: 
             "poll, merge, CRM write, CRM echo. Median of the rounds; CPU is the process's. Pages: B-tree",
             "pages SQLite visited per change (`sqlite3_db_status` cache hits + misses; pages read through",
             "the memory map are not counted, so at 10k, whose file is all mapped, the count is low) and",
-            "how many of them missed its page cache and were read from the file.",
+            "how many of them missed its page cache and were read from the file. Times come from a machine",
+            "shared with other work (two cores, both busy at times): they vary by tens of per cent from",
+            "round to round; the page counts do not.",
             "",
-            "| stored customers | DB size | build (s) | rounds | sync 1,000 changes: wall (s) | CPU (s) | changes/s "
-            "| pages/change | misses/change |",
-            "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+            "| stored customers | SQLite cache / map (MiB) | DB size | build (s) | rounds "
+            "| sync 1,000 changes: wall (s) | CPU (s) | changes/s | pages/change | misses/change |",
+            "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
         ]
-        rows = part["rows"]
         for r in rows:
             lines.append(
-                f"| {r['stored']:,} | {r['db_mb']} MB | {r['fill_s']} | {r['rounds']} | {r['wall_s']} | {r['cpu_s']} | "
-                f"{r['changes_per_s']:,} | {r.get('pages', '–')} | {r.get('misses', '–')} |"
+                f"| {r['stored']:,} | {r.get('cache_mb', 64)} / {r.get('mmap_mb', 256)} | {r['db_mb']} MB "
+                f"| {r['fill_s']} | {r['rounds']} | {r['wall_s']} | {r['cpu_s']} | {r['changes_per_s']:,} "
+                f"| {r.get('pages', '–')} | {r.get('misses', '–')} |"
             )
-        lo, hi = min(r["cpu_s"] for r in rows), max(r["cpu_s"] for r in rows)
-        lines += ["", f"Spread of CPU time across store sizes: {lo}–{hi} s ({hi / lo:.2f}×)."]
-        lines += ["", *EXPLANATION]
+        default = [r for r in rows if (r.get("cache_mb", 64), r.get("mmap_mb", 256)) == (64, 256)]
+        if default:
+            lo, hi = min(r["cpu_s"] for r in default), max(r["cpu_s"] for r in default)
+            lines += ["", f"Spread of CPU time across store sizes (default tuning): {lo}–{hi} s ({hi / lo:.2f}×)."]
+            if hi / lo > 1.1:
+                lines += ["", *_explain(rows, default)]
+            lines += _statement_table(default)
     part = runs.get("backfill")
     if part:
         b = part["result"]
@@ -457,11 +525,91 @@ def write_docs(inc: list[dict[str, Any]], fill: dict[str, Any] | None, command: 
     replace_section("\n".join(lines))
 
 
-EXPLANATION = [
-    "**Why the largest store costs more, profiled** (`bench/growth.py --profile`: every statement of",
-    "a round, its `EXPLAIN QUERY PLAN`, and the pages one run of it visits). To be written from the",
-    "measured profile.",
-]
+def _statement_table(rows: list[dict[str, Any]]) -> list[str]:
+    """Per statement shape: runs in a round, pages one run visits at each size, and its plan."""
+    profiled = [r for r in rows if r.get("statements")]
+    if not profiled:
+        return []
+    shapes: dict[str, dict[int, dict[str, Any]]] = {}
+    for r in profiled:
+        for st in r["statements"]:
+            shapes.setdefault(st["sql"], {})[r["stored"]] = st
+    sizes = [r["stored"] for r in profiled]
+    largest = sizes[-1]
+    lines = [
+        "",
+        "Every statement of one round (`--profile`), the pages one run of it visits (a warm replay",
+        "without the memory map, so all are counted), and its plan at the largest store:",
+        "",
+        "| statement | runs a round | " + " | ".join(f"pages a run at {n:,}" for n in sizes) + " | plan |",
+        "| --- | ---: | " + " | ".join("---:" for _ in sizes) + " | --- |",
+    ]
+    ranked = sorted(shapes.items(), key=lambda kv: -max(st["per_round"] * (st["pages"] or 0) for st in kv[1].values()))
+    for shape, by_size in ranked:
+        ref = by_size.get(largest) or next(iter(by_size.values()))
+        pages = " | ".join(str(by_size[n]["pages"]) if n in by_size else "–" for n in sizes)
+        sql = shape if len(shape) <= 110 else shape[:107] + "…"
+        lines.append(f"| `{sql}` | {ref['per_round']:,} | {pages} | {'; '.join(ref['plan']) or '–'} |")
+    totals = [sum(st["per_round"] * (st["pages"] or 0) for st in r["statements"]) / CHANGED for r in profiled]
+    lines += [
+        "",
+        "Pages visited per change, summed over the statements: "
+        + ", ".join(f"{t:.0f} at {n:,}" for t, n in zip(totals, sizes, strict=True))
+        + ".",
+    ]
+    return lines
+
+
+def _explain(rows: list[dict[str, Any]], default: list[dict[str, Any]]) -> list[str]:
+    """Why the cost per change grows with the store, from this run's figures and the profile."""
+    small, large = default[0], default[-1]
+    sums = {
+        r["stored"]: sum(st["per_round"] * (st["pages"] or 0) for st in r["statements"]) / CHANGED
+        for r in default
+        if r.get("statements")
+    }
+    depth = (
+        f"{sums[small['stored']]:.0f} → {sums[large['stored']]:.0f} pages per change "
+        f"({sums[large['stored']] / sums[small['stored']]:.2f}×, the statement table below)"
+        if small["stored"] in sums and large["stored"] in sums
+        else "more pages per change"
+    )
+    tuned = [r for r in rows if r["stored"] == large["stored"] and r not in default]
+    tried = "; ".join(
+        f"{r['cpu_s']} s CPU with {r['cache_mb']} MiB of cache and {r['mmap_mb']} MiB of map" for r in tuned
+    )
+    return [
+        f"**Why {large['stored']:,} stored customers cost more than {small['stored']:,} — profiled.** Not a scan",
+        "and not a bad plan: every statement a change runs is an index `SEARCH` (plans in the table below;",
+        "the only temporary B-tree sorts the ≤ 50 records of one chunk), and the same statements run the",
+        "same number of times at every size. Two things grow with the store, both inside SQLite's B-trees:",
+        "",
+        "1. *Depth.* A look-up or insert descends one B-tree per table and per index it touches; in the",
+        "   larger store they are deeper, so the same statements visit",
+        f"   {depth}",
+        "   — the O(log n) of any B-tree store, PostgreSQL's included.",
+        "2. *Cold pages.* The changed customers are spread evenly over the store, so the leaf pages they",
+        "   need are in no cache:",
+        f"   {large.get('misses', '–')} pages per change miss SQLite's page cache at {large['stored']:,}"
+        f" (vs {small.get('misses', '–')} at {small['stored']:,}, whose file fits in the memory map)",
+        "   and are read from the file — here from the operating system's file cache, a system call and",
+        "   a copy each.",
+        "",
+        "SQLite's own work is about a third of a round's CPU at 1M (cProfile of one round, 2026-12-03:",
+        "cursor execute, fetch and commit 0.67 s of 2.14 s); the rest is the pipeline's Python, whose",
+        "cost per change does not depend on the store, so CPU grows less than the page count does.",
+        "",
+        "A bigger cache or map removes neither" + (f" ({tried}, against the default row above)" if tried else "") + ":",
+        "evenly spread changes are first touches whatever the cache holds (the map only trades each",
+        "read for a page fault). A bigger cache pays when the same records change again and again (they",
+        "stay cached), which is why the sizes are now settings —",
+        "`[state] sqlite_cache_mb` and `sqlite_mmap_mb` (docs/configuration.md) — and not a fix for this",
+        "curve. What would flatten it is fewer and smaller B-trees per change: the outbox keeps every",
+        "done row, under four indexes that each change's insert and status update descend, and field",
+        "history gains a row per changed field, forever; pruning done outbox rows and old field history",
+        "(neither is pruned today) would size those trees by recent traffic instead of by all history.",
+        "The field-history look-up also descends its index and then the table for each changed field.",
+    ]
 
 
 def main() -> None:
@@ -474,14 +622,33 @@ def main() -> None:
         "--store-dir",
         help="keep each built store here (growth-<size>.db) and start later runs from a copy of it",
     )
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="one more round per size recording each statement: count, query plan, pages per run",
+    )
+    parser.add_argument(
+        "--sqlite",
+        metavar="CACHE_MB,MMAP_MB",
+        help="the store's [state] sqlite_cache_mb and sqlite_mmap_mb for the incremental rounds",
+    )
     parser.add_argument("--write-docs", action="store_true")
     args = parser.parse_args()
+    tuning = tuple(int(v) for v in args.sqlite.split(",")) if args.sqlite else None
     inc = []
     print("| stored | DB MB | build s | wall s (1k changes) | CPU s | changes/s |")
     for size in [int(s) for s in args.sizes.split(",") if s]:
-        r = _in_child("incremental", size, args.rounds, args.seed, args.store_dir)
+        r = _in_child(
+            "incremental", size, args.rounds, args.seed, store_dir=args.store_dir, profile=args.profile, tuning=tuning
+        )
         inc.append(r)
         print(f"| {r['stored']} | {r['db_mb']} | {r['fill_s']} | {r['wall_s']} | {r['cpu_s']} | {r['changes_per_s']} |")
+    for r in inc:
+        for st in r.get("statements", []):
+            print(
+                f"{r['stored']:>8} {st['per_round']:6}x {st['pages']!s:>5} pages  {st['sql'][:100]}  "
+                f"[{'; '.join(st['plan'])}]"
+            )
     fill = None
     if args.backfill:
         fill = _in_child("backfill", args.backfill, 0, args.seed)
