@@ -9,7 +9,9 @@ SQLite's page cache and memory map are settings (``[state] sqlite_cache_mb`` / `
 because their right size depends on the deployment: both count in the process's resident memory,
 in every worker process, and a store of millions of records has B-tree pages far beyond the
 defaults. A page found in neither is read from the file with a system call (from the operating
-system's file cache when it is warm) — a few microseconds each.
+system's file cache when it is warm) — a few microseconds each. A bigger cache pays where changes
+come back to the same records; changes spread evenly over millions of records miss it anyway
+(docs/benchmarks.md, "Growth").
 """
 
 from __future__ import annotations
