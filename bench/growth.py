@@ -18,6 +18,14 @@ SQLite only (the embedded default, and the store whose growth was measured as a 
 
     uv run python bench/growth.py                                   # 10k and 100k stored, 100k backfill
     uv run python bench/growth.py --sizes 10000,100000,1000000 --backfill 1000000 --write-docs
+    uv run python bench/growth.py --sizes 1000000 --backfill 0 --store-dir /tmp/growth-stores --profile
+    uv run python bench/growth.py --sizes 1000000 --backfill 0 --store-dir /tmp/growth-stores --sqlite 1024,2048
+
+``--store-dir`` keeps each built store and starts later runs from a copy (the 1M build takes ~10
+minutes); ``--profile`` adds each statement's count, query plan and pages per run; ``--sqlite``
+runs the rounds with another ``[state]`` page cache and memory map. ``--write-docs`` keeps what
+each part last measured in bench/growth-results.json, so a backfill-only run keeps the incremental
+table and the other way round.
 """
 
 from __future__ import annotations
