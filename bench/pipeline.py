@@ -35,7 +35,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench._docs import replace_section  # noqa: E402
 from connectors.memory import MemoryConnector  # noqa: E402
-from core.store.db import Store  # noqa: E402
+from core.store.db import SqliteTuning, Store  # noqa: E402
 from core.sync.pipeline import Pipeline  # noqa: E402
 from core.sync.systems import System, Systems  # noqa: E402
 from mappings.loader import load_mapping  # noqa: E402
@@ -46,7 +46,7 @@ LAST = ["Nowak", "Kowalski", "Wiśniewska", "Wójcik", "Kamińska", "Lewandowski
 CITIES = ["Kraków", "Gdańsk", "Poznań", "Łódź", "Wrocław", "Warszawa"]
 
 
-def build(url: str) -> tuple[Pipeline, dict[str, MemoryConnector]]:
+def build(url: str, sqlite: SqliteTuning | None = None) -> tuple[Pipeline, dict[str, MemoryConnector]]:
     conns = {name: MemoryConnector(name) for name in ("crm", "shop", "pos")}
     shop = load_mapping(MAPPINGS / "shop.yaml")
     systems = Systems(
@@ -58,7 +58,7 @@ def build(url: str) -> tuple[Pipeline, dict[str, MemoryConnector]]:
     )
     # read_before_write off: in this run nothing edits the targets between polls, so the extra
     # read per batch would only measure the memory connector.
-    return Pipeline(Store(url), systems, read_before_write=False), conns
+    return Pipeline(Store(url, sqlite=sqlite), systems, read_before_write=False), conns
 
 
 def quiet_logs() -> None:

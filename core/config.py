@@ -117,6 +117,11 @@ class SystemSettings(BaseModel):
 
 class StateSettings(_Section):
     url: str = "sqlite:///synchub.db"
+    sqlite_cache_mb: int = Field(64, ge=1)
+    """SQLite only: each connection's page cache, in MiB (``PRAGMA cache_size``)."""
+    sqlite_mmap_mb: int = Field(256, ge=0)
+    """SQLite only: how much of the database file is memory-mapped, in MiB (``PRAGMA mmap_size``);
+    0 turns the map off. SQLite caps it at 2 GiB unless built otherwise."""
 
 
 class BrokerSettings(_Section):

@@ -11,7 +11,7 @@ from typing import Any
 from core.config import Config, SystemSettings
 from core.connector import Connector, registry
 from core.errors import ConfigError
-from core.store.db import Store
+from core.store.db import SqliteTuning, Store
 from core.sync.pipeline import Pipeline, RetryPolicy
 from core.sync.systems import Flow, System, Systems
 from mappings.compiler import CompiledMapping
@@ -97,7 +97,13 @@ def retry_policy(config: Config) -> RetryPolicy:
 def build_pipeline(config: Config, *, connectors: dict[str, Connector] | None = None) -> Pipeline:
     """The pipeline over the configured store (migrated to the latest schema) and systems."""
     systems = build_systems(config, connectors=connectors)
-    return Pipeline(Store(config.state.url), systems, retry=retry_policy(config))
+    return Pipeline(open_store(config), systems, retry=retry_policy(config))
+
+
+def open_store(config: Config) -> Store:
+    """The configured state store, migrated, with the ``[state]`` tuning applied."""
+    s = config.state
+    return Store(s.url, sqlite=SqliteTuning(cache_mb=s.sqlite_cache_mb, mmap_mb=s.sqlite_mmap_mb))
 
 
 def mapped_fields(mapping: Any, flows: Mapping[str, str]) -> dict[str, dict[str, str]]:

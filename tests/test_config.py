@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pydantic import SecretStr
@@ -108,6 +109,46 @@ def test_a_good_file_builds_a_working_deployment(tmp_path: Path) -> None:
         assert len(shop.system.live("customer")) == 1
     finally:
         runtime.close()
+
+
+def _pragmas(runtime: Any) -> list[tuple[int, int]]:
+    """cache_size and mmap_size as two of the store's connections, held at once, report them."""
+    engine = runtime.pipeline.store.engine
+    held = [engine.raw_connection(), engine.raw_connection()]
+    try:
+        return [
+            (c.execute("PRAGMA cache_size").fetchone()[0], c.execute("PRAGMA mmap_size").fetchone()[0])
+            for c in (conn.cursor() for conn in held)
+        ]
+    finally:
+        for conn in held:
+            conn.close()
+
+
+def test_the_sqlite_page_cache_and_memory_map_are_set_from_the_state_section(tmp_path: Path) -> None:
+    tuned = GOOD.replace(
+        '[state]\nurl = "sqlite:///{db}"',
+        '[state]\nurl = "sqlite:///{db}"\nsqlite_cache_mb = 200\nsqlite_mmap_mb = 512',
+    )
+    assert tuned != GOOD
+    runtime = runtime_from_config(load_config(write(tmp_path, tuned), environ={"TEST_CRM_TOKEN": "x"}))
+    try:
+        # negative cache_size: KiB; mmap_size in bytes — on every connection, not only the first
+        assert _pragmas(runtime) == [(-200 * 1024, 512 * 2**20)] * 2
+    finally:
+        runtime.close()
+    runtime = runtime_from_config(load_config(write(tmp_path, GOOD), environ={"TEST_CRM_TOKEN": "x"}))
+    try:
+        assert _pragmas(runtime) == [(-64 * 1024, 256 * 2**20)] * 2  # the defaults, as documented
+    finally:
+        runtime.close()
+
+
+def test_a_negative_memory_map_is_refused_with_its_line(tmp_path: Path) -> None:
+    text = GOOD.replace('[state]\nurl = "sqlite:///{db}"', '[state]\nurl = "sqlite:///{db}"\nsqlite_mmap_mb = -1')
+    line = next(i for i, t in enumerate(text.splitlines(), 1) if "sqlite_mmap_mb" in t)
+    problems = errors_of(write(tmp_path, text), TEST_CRM_TOKEN="x")
+    assert any(f"config.toml:{line}: state.sqlite_mmap_mb:" in p for p in problems), problems
 
 
 def test_unknown_keys_are_reported_with_their_line_and_a_hint(tmp_path: Path) -> None:

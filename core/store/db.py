@@ -22,6 +22,14 @@ SQLite otherwise makes whichever commit crosses 1,000 WAL pages do): the workers
 no write lock, ``query_only`` so that a write in it fails instead of taking the lock after all), so
 the workers' look-ups — which flushes to ask for, what the sweep should re-send — never make a
 webhook wait.
+
+SQLite's page cache and memory map are settings (``[state] sqlite_cache_mb`` / ``sqlite_mmap_mb``)
+because their right size depends on the deployment: both count in the process's resident memory,
+in every worker process, and a store of millions of records has B-tree pages far beyond the
+defaults. A page found in neither is read from the file with a system call (from the operating
+system's file cache when it is warm) — a few microseconds each. A bigger cache pays where changes
+come back to the same records; changes spread evenly over millions of records miss it anyway
+(docs/benchmarks.md, "Growth").
 """
 
 from __future__ import annotations
@@ -30,6 +38,7 @@ import sqlite3
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -63,7 +72,18 @@ _URGENT = "synchub_urgent"
 _READ = "synchub_read"
 
 
-def make_engine(url: str, *, echo: bool = False) -> Engine:
+@dataclass(frozen=True)
+class SqliteTuning:
+    """Per-connection memory of a SQLite store; ignored for PostgreSQL (size ``shared_buffers`` there)."""
+
+    cache_mb: int = 64
+    """``PRAGMA cache_size``: the page cache of each connection, in MiB."""
+    mmap_mb: int = 256
+    """``PRAGMA mmap_size``: how much of the file is read through a memory map instead of
+    ``read()``, in MiB; 0 turns it off. SQLite caps it at its build's limit (2 GiB by default)."""
+
+
+def make_engine(url: str, *, echo: bool = False, sqlite: SqliteTuning | None = None) -> Engine:
     """An engine for ``url`` with the store's JSON codec and per-dialect set-up."""
     kwargs: dict[str, Any] = {
         "json_serializer": jsoncodec.dumps,
@@ -75,7 +95,7 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
             raise ValueError("use a file for the SQLite store (an in-memory database vanishes per connection)")
         kwargs["connect_args"] = {"timeout": WRITE_WAIT, "check_same_thread": False}
         engine = create_engine(url, **kwargs)
-        _sqlite_setup(engine)
+        _sqlite_setup(engine, sqlite or SqliteTuning())
         return engine
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
@@ -83,7 +103,9 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
     return create_engine(url, **kwargs)
 
 
-def _sqlite_setup(engine: Engine) -> None:
+def _sqlite_setup(engine: Engine, tuning: SqliteTuning) -> None:
+    cache_kib, mmap_bytes = tuning.cache_mb * 1024, tuning.mmap_mb * 2**20
+
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         # take transaction control from pysqlite so BEGIN IMMEDIATE below is honoured
@@ -92,8 +114,8 @@ def _sqlite_setup(engine: Engine) -> None:
         cur.execute("PRAGMA journal_mode=WAL")
         for pragma in PRAGMAS:
             cur.execute(pragma)
-        cur.execute("PRAGMA cache_size=-65536")  # 64 MiB: the working set of a busy store
-        cur.execute("PRAGMA mmap_size=268435456")
+        cur.execute(f"PRAGMA cache_size=-{cache_kib:d}")  # negative: KiB, not pages
+        cur.execute(f"PRAGMA mmap_size={mmap_bytes:d}")
         cur.execute("PRAGMA temp_store=MEMORY")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.close()
@@ -155,9 +177,9 @@ def migrate(engine: Engine) -> None:
 class Store:
     """The opened state store: an engine on a migrated database."""
 
-    def __init__(self, url: str, *, migrate_schema: bool = True) -> None:
+    def __init__(self, url: str, *, migrate_schema: bool = True, sqlite: SqliteTuning | None = None) -> None:
         self.url = url
-        self.engine = make_engine(url)
+        self.engine = make_engine(url, sqlite=sqlite)
         if migrate_schema:
             migrate(self.engine)
 
