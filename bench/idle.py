@@ -170,8 +170,9 @@ def write_docs(results: dict[str, dict[str, Any]], command: str) -> None:
         "",
         "Result: " + "; ".join(verdicts) + ". An idle poll that reads an empty page with an unchanged cursor",
         "stops there: it used to rewrite the cursor row (one UPDATE per system and entity per cycle).",
-        "SQLite still opens a `BEGIN IMMEDIATE` transaction to read the cursor and the due outbox rows:",
-        "it takes the write lock for a moment but writes nothing.",
+        "The cursor is read in a read-only transaction (no write lock); claiming due outbox rows still",
+        "opens a `BEGIN IMMEDIATE` transaction on SQLite: it takes the write lock for a moment but",
+        "writes nothing when nothing is due.",
         "",
     ]
     replace_section("\n".join(lines))
