@@ -92,7 +92,7 @@ def run(changes: int, latency: float, workers: int, threads: int) -> dict[str, A
                 actors.poll.send("crm", "customer")
                 actors.sweep.send()
                 last_poll = now
-            with runtime.pipeline.store.begin() as conn:
+            with runtime.pipeline.store.read() as conn:  # watching takes no write lock from the workers
                 customers = conn.execute(select(func.count()).select_from(golden)).scalar_one()
                 waiting = conn.execute(
                     select(func.count()).select_from(outbox).where(outbox.c.status.in_(("pending", "inflight", "held")))
