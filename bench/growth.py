@@ -406,7 +406,7 @@ def backfill(total: int) -> dict[str, Any]:
             while pipeline.flush(name).written:
                 pass
         done = sink.written
-        if done and done % 100_000 < 500:
+        if done and done % 100_000 < 500 and (not marks or marks[-1][0] != done):
             marks.append((done, round(time.perf_counter() - t0, 1)))
         if read == 0:
             break
@@ -537,8 +537,23 @@ def write_docs(inc: list[dict[str, Any]], fill: dict[str, Any] | None, command: 
         if part.get("note"):
             lines += ["", str(part["note"])]
         if b.get("progress"):
-            marks = ", ".join(f"{n:,} at {t} s" for n, t in b["progress"])
+            progress = list(dict.fromkeys(tuple(m) for m in b["progress"]))
+            marks = ", ".join(f"{n:,} at {t} s" for n, t in progress)
             lines += ["", f"Progress (customers in the CRM, seconds since start): {marks}."]
+            steps = [round(t - t0, 1) for (_, t0), (_, t) in zip([(0, 0.0), *progress], progress, strict=False)]
+            bounded = b["peak_rss_mb"] < 500
+            lines += [
+                "",
+                f"Result: peak RSS {b['peak_rss_mb']} MB — "
+                + ("under the 500 MB goal (met)" if bounded else "over the 500 MB goal (MISSED)")
+                + f"; each 100,000 customers took {min(steps)}–{max(steps)} s (first {steps[0]} s, last "
+                f"{steps[-1]} s): "
+                + (
+                    "the time grows with the customers backfilled, not with what is stored already."
+                    if steps[-1] <= 2 * steps[0]
+                    else "each stretch costs more than the one before — the time grows faster than the customers."
+                ),
+            ]
     lines.append("")
     replace_section("\n".join(lines))
 
