@@ -172,16 +172,16 @@ def why(r: dict[str, Any]) -> list[str]:
         "",
         f"**Why the goal is missed.** Batching leaves the APIs little to do ({calls} calls per 1,000 "
         f"changes), so at {r['latency_ms']} ms a call the APIs alone would allow {r['bound']:,} changes/s. "
-        f"What bounds the run is our CPU, spent serially: the worker processes used {r['cpu_ms_per_change']} ms "
-        f"of CPU per change ({r['cores_busy']} cores busy on a {os.cpu_count()}-core machine that also runs "
-        "both emulators, their TLS and Redis; their start-up is not counted). "
-        "Each change is ingested twice (the shop's change, then the CRM's echo of our "
-        "write) with the shipped mappings, which map far more fields than the overhead bench's, and one poll "
-        "actor reads the shop's pages and ingests them in turn, on a store with one writer at a time, so "
-        "the second worker has little to take. What would fix it: the chunk's writes batched like its "
-        "reads already are (see *Own overhead per CPU core*), the CRM's echo of our own write recognised "
-        "from the outbox before it is mapped, the next page read while this one is ingested, and on a "
-        "bigger machine the PostgreSQL store with more worker processes.",
+        f"What bounds the run is our own work, done mostly in series: the worker processes used "
+        f"{r['cpu_ms_per_change']} ms of CPU per change ({r['cores_busy']} cores busy on a {os.cpu_count()}-core "
+        "machine that also runs both emulators, their TLS and Redis; their start-up is not counted). One poll "
+        "actor reads the shop's pages and ingests them in turn (the next page is read while one is ingested), "
+        "every change is ingested twice (the shop's change, then the CRM's echo of our write) with the shipped "
+        "mappings, which map far more fields than the overhead bench's, and the store has one writer at a "
+        "time, so the second worker has little to take. What would close the gap: less CPU per change (the "
+        "chunk's writes batched like its reads, see *Own overhead per CPU core*), the CRM's echo of our own "
+        "write recognised from the outbox before it is mapped, a shop poll split by id range over several "
+        "actors, and on a bigger machine the PostgreSQL store with more worker processes.",
     ]
 
 
