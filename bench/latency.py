@@ -251,16 +251,16 @@ def why(results: list[dict[str, Any]], alone: dict[str, Any], workers: int) -> l
         lines += [
             "",
             f"**Why the acknowledgement goal is missed** (at {rates}; {waits}). Recording the event waits "
-            "at most for the worker transaction in hand when it arrives: one per ingested change, each "
-            "flush's claim and results, and a page of the CRM's poll — `bench/ack_probe.py` at 50/s measured "
-            "the longest of them at 40–100 ms, their holder on a CPU only about half of that time (waiting "
+            "for the worker transaction in hand when it arrives: a chunk of up to 50 inbox rows or polled "
+            "records, each flush's claim and results — `bench/ack_probe.py` at 50/s measured the longest of "
+            "them at 40–100 ms, their holder on a CPU only about half of that time (waiting "
             "for a core, or for its own process's GIL while its other worker threads map records). The rest "
             "of the tail — the acknowledgement minus the recording, and the no-worker row above — is the web "
             "app's threads waiting for a core and for the GIL, which in this bench the web app shares with "
             "the sender, both emulators (their TLS) and the observer, on 2 cores with the load above. What "
             "would fix it: the web app (`synchub api`) in its own process on a core that the workers, the "
-            "emulators and other work do not take; worker transactions kept short (the planned batched "
-            "`process_inbox` must commit in small chunks, or every webhook waits for a whole batch); the "
+            "emulators and other work do not take; worker transactions kept shorter (less CPU per change: "
+            "a chunk's writes batched like its reads); the "
             "inbox in its own SQLite file, so that the web app contends only with the workers' claim and "
             "close of inbox rows (needs `process_inbox` to claim and close rows in their own transactions, "
             "the change applied idempotently between them); or the PostgreSQL store, where an INSERT waits "
@@ -276,13 +276,25 @@ def why(results: list[dict[str, Any]], alone: dict[str, Any], workers: int) -> l
             if short
             else "Every webhook reached the hub, but "
         )
+        slow = [r for r in missed_e2e if r["achieved_rate"] < 0.9 * r["rate"]]
+        sender = (
+            " The sender did not keep the rate asked ("
+            + ", ".join(f"{r['rate']}/s: {r['achieved_rate']}/s achieved" for r in slow)
+            + "): it runs in the web app's process, so with acknowledgements of hundreds of milliseconds its "
+            "16 threads, the web app's and the observer share that process's GIL and the two cores with the "
+            "workers; the webhooks it did send arrived over the whole run."
+            if slow
+            else ""
+        )
         lines += [
             "",
             f"**Why webhook → hub is missed** (at {rates}). {reached}the workers "
             "ingest more slowly than the webhooks arrive, so a queue builds and the latency is the queue's "
             "length: the per-change CPU cost of the pipeline (see *Throughput beside the API bound* and "
-            "*Own overhead per CPU core*) is the limit, not the 1 s batching window. The fix is the same as "
-            "for throughput: set-based ingest of a batch of webhooks (one statement per table per batch).",
+            "*Own overhead per CPU core*) is the limit, not the 1 s batching window. Since 2026-12-03 the "
+            "inbox is ingested a chunk of up to 50 rows per transaction, read at once (the `process_inbox` "
+            "actor takes the whole backlog); what is left is the CPU per change, on two cores the workers "
+            "share with the web app, the sender and both emulators." + sender,
         ]
     return lines
 
