@@ -141,7 +141,12 @@ def write_docs(results: dict[str, dict[str, Any]], prof: dict[str, Any] | None, 
     ]
     for backend, r in results.items():
         ok = r["changes_per_core_s"] >= GOAL
-        verdict = ("PASS" if ok else "MISSED") if backend == "sqlite" else "reported (the goal is for SQLite)"
+        steady = r.get("median_per_core_s", r["changes_per_core_s"]) >= GOAL
+        verdict = (
+            (("PASS" if steady else "PASS on the best run; the median is below") if ok else "MISSED")
+            if backend == "sqlite"
+            else "reported (the goal is for SQLite)"
+        )
         runs = " / ".join(f"{x:,}" for x in r.get("runs", [r["changes_per_core_s"]]))
         lines.append(
             f"| {backend} | {r['changes']:,} | {r['seconds']} | {r['cpu_seconds']} | {r['server_cpu_s']} | "
