@@ -318,14 +318,17 @@ _HISTORY_OF_FIELD = FastStatement(
 )
 
 
+def _xref_in(column: Any, prefix: str, n: int) -> Any:
+    """The cross-references in one system whose ``column`` is any of ``n`` ids (``prefix0`` …)."""
+    ids: list[Any] = [bindparam(f"{prefix}{i}") for i in range(n)]
+    return select(xref.c.canonical_id, xref.c.native_id).where(
+        xref.c.entity == bindparam("e"), xref.c.system == bindparam("s"), column.in_(ids)
+    )
+
+
 def _native_ids_query(n: int) -> FastStatement:
     """The native ids in one system of ``n`` records (a batch about to be written)."""
-    cids: list[Any] = [bindparam(f"c{i}") for i in range(n)]
-    return FastStatement(
-        select(xref.c.canonical_id, xref.c.native_id).where(
-            xref.c.entity == bindparam("e"), xref.c.system == bindparam("s"), xref.c.canonical_id.in_(cids)
-        )
-    )
+    return FastStatement(_xref_in(xref.c.canonical_id, "c", n))
 
 
 def _links_query(n: int) -> FastStatement:
@@ -334,15 +337,7 @@ def _links_query(n: int) -> FastStatement:
     Two index searches in a UNION: with ``native_id IN … OR canonical_id IN …`` under the entity
     and system, SQLite's planner walks every cross-reference of the system instead — a backfill's
     batch then cost what the store held, not what the batch was (found by bench/growth.py)."""
-    cids: list[Any] = [bindparam(f"c{i}") for i in range(n)]
-    nids: list[Any] = [bindparam(f"n{i}") for i in range(n)]
-    by_native = select(xref.c.canonical_id, xref.c.native_id).where(
-        xref.c.entity == bindparam("e"), xref.c.system == bindparam("s"), xref.c.native_id.in_(nids)
-    )
-    by_canonical = select(xref.c.canonical_id, xref.c.native_id).where(
-        xref.c.entity == bindparam("e"), xref.c.system == bindparam("s"), xref.c.canonical_id.in_(cids)
-    )
-    return FastStatement(union(by_native, by_canonical))
+    return FastStatement(union(_xref_in(xref.c.native_id, "n", n), _xref_in(xref.c.canonical_id, "c", n)))
 
 
 def _claim_query(dialect: str, status: str) -> FastStatement:
@@ -475,12 +470,7 @@ def _key_values(value: Any) -> list[str]:
 
 def _xrefs_query(n: int) -> FastStatement:
     """The canonical ids of ``n`` native records of one system."""
-    nids: list[Any] = [bindparam(f"n{i}") for i in range(n)]
-    return FastStatement(
-        select(xref.c.native_id, xref.c.canonical_id).where(
-            xref.c.entity == bindparam("e"), xref.c.system == bindparam("s"), xref.c.native_id.in_(nids)
-        )
-    )
+    return FastStatement(_xref_in(xref.c.native_id, "n", n))
 
 
 def _golden_rows_query(n: int) -> FastStatement:
