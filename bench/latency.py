@@ -13,20 +13,19 @@ webhook) and webhook → hub (from sending the webhook to the Contact existing i
 from __future__ import annotations
 
 import argparse
-import base64
-import hashlib
-import hmac
 import itertools
 import json
 import os
 import platform
 import shutil
+import signal
+import socket
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -38,14 +37,10 @@ import httpx  # noqa: E402
 
 from bench._docs import replace_section  # noqa: E402
 from bench.pipeline import quiet_logs  # noqa: E402
-from core.web.server import ServerThread  # noqa: E402
 from sandbox.salesforce import SalesforceEmulator  # noqa: E402
 from sandbox.shopify.emulator import ShopifyEmulator  # noqa: E402
 from tests.reliability import factory  # noqa: E402
 from tests.workers.conftest import RedisServer, WorkerProcess  # noqa: E402
-from workers.actors import declare  # noqa: E402
-from workers.broker import make_broker  # noqa: E402
-from workers.run import web_app  # noqa: E402
 
 
 def pct(values: list[float], p: float) -> float:
@@ -55,22 +50,23 @@ def pct(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
-def time_accepts(pipeline: Any) -> list[float]:
-    """Seconds each webhook event spent in the web app's ``Pipeline.accept``: waiting for SQLite's
-    write lock (or for the group commit that holds it), the INSERT and the commit — the part of the
-    acknowledgement the store decides. Wrapped on this instance only: the workers are other processes."""
-    took: list[float] = []
-    accept = pipeline.accept
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
-    def timed(*a: Any, **kw: Any) -> Any:
-        t0 = time.perf_counter()
+
+def _wait_ready(url: str, web: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + 30
+    while True:
         try:
-            return accept(*a, **kw)
-        finally:
-            took.append(time.perf_counter() - t0)
-
-    pipeline.accept = timed
-    return took
+            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if web.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"the web app did not start:\n{log.read_text(errors='replace')[-3000:]}")
+        time.sleep(0.05)
 
 
 def run(rate: int, seconds: float, workers: int, threads: int) -> dict[str, Any]:
@@ -93,9 +89,7 @@ def run(rate: int, seconds: float, workers: int, threads: int) -> dict[str, Any]
             "shop_flow": "in",  # webhooks in; nothing written back, so nothing polls the shop either
             "flush_window": 1.0,
         }
-        runtime = factory.build(spec)
-        broker = make_broker(redis.url)
-        actors = declare(broker)
+        runtime = factory.build(spec)  # creates the store before the processes open it
         env = {
             **os.environ,
             "SYNCHUB_RUNTIME": "tests.reliability.factory:runtime",
@@ -104,89 +98,84 @@ def run(rate: int, seconds: float, workers: int, threads: int) -> dict[str, Any]
             "SYNCHUB_LOG_LEVEL": "WARNING",
             "PYTHONPATH": str(ROOT),
         }
-        procs = [WorkerProcess(env, tmp / f"w{n}.log", threads) for n in range(workers)]
-        accepts = time_accepts(runtime.pipeline)
-        web = ServerThread(web_app(runtime, actors)).start()
-        url = f"{web.url}/webhooks/shop"
-        total = int(rate * seconds)
-        sent_at: dict[str, float] = {}
-        acks: list[float] = []
+        procs: list[WorkerProcess] = []
+        web: subprocess.Popen[bytes] | None = None
         seen_at: dict[str, float] = {}
         stop = threading.Event()
+        try:
+            procs = [WorkerProcess(env, tmp / f"w{n}.log", threads) for n in range(workers)]
+            port = _free_port()
+            url = f"http://127.0.0.1:{port}"
+            web_log = tmp / "web.log"
+            with web_log.open("ab") as out:
+                web = subprocess.Popen(
+                    [sys.executable, str(ROOT / "bench" / "_latency_web.py"), str(port), str(tmp / "accepts.json")],
+                    cwd=ROOT,
+                    env=env,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                )
+            _wait_ready(url, web, web_log)
 
-        def observe() -> None:
-            # only the Contacts created since the last look (a dict keeps insertion order, and the bench
-            # deletes none): rescanning all of them every 20 ms would take the GIL, in the process that
-            # also serves the webhooks, for longer and longer as the run goes on
-            looked = 0
-            while not stop.is_set():
-                now = time.perf_counter()
-                with sf.org.lock:
-                    contacts = sf.org.table("Contact")
-                    emails = [str(r.get("Email") or "") for r in itertools.islice(contacts.values(), looked, None)]
-                    looked = len(contacts)
-                for email in emails:
-                    seen_at.setdefault(email, now)
-                time.sleep(0.02)
+            def observe() -> None:
+                # only the Contacts created since the last look (a dict keeps insertion order, and the
+                # bench deletes none): rescanning all of them every 20 ms would take the emulators' GIL
+                # for longer and longer as the run goes on
+                looked = 0
+                while not stop.is_set():
+                    now = time.monotonic()
+                    with sf.org.lock:
+                        contacts = sf.org.table("Contact")
+                        emails = [str(r.get("Email") or "") for r in itertools.islice(contacts.values(), looked, None)]
+                        looked = len(contacts)
+                    for email in emails:
+                        seen_at.setdefault(email, now)
+                    time.sleep(0.02)
 
-        watcher = threading.Thread(target=observe, daemon=True)
-        watcher.start()
-        client = httpx.Client(timeout=30, limits=httpx.Limits(max_connections=32))
-
-        def send(i: int) -> None:
-            email = f"lat{i}@example.pl"
-            body = json.dumps(
-                {
-                    "id": 9_000_000 + i,
-                    "email": email,
-                    "first_name": f"Klient{i}",
-                    "last_name": "Testowy",
-                    "created_at": "2026-11-20T10:00:00+01:00",
-                    "updated_at": datetime.now(UTC).isoformat(),
-                }
-            ).encode()
-            digest = base64.b64encode(hmac.new(shop.webhook_secret.encode(), body, hashlib.sha256).digest()).decode()
-            headers = {
-                "Content-Type": "application/json",
-                "X-Shopify-Topic": "customers/create",
-                "X-Shopify-Event-Id": f"lat-{i}",
-                "X-Shopify-Hmac-Sha256": digest,
-            }
-            t0 = time.perf_counter()
-            sent_at[email] = t0
-            answer = client.post(url, content=body, headers=headers)
-            acks.append(time.perf_counter() - t0)
-            if answer.status_code != 202:
-                raise RuntimeError(f"webhook answered {answer.status_code}: {answer.text}")
-
-        started = time.perf_counter()
-        with ThreadPoolExecutor(max_workers=16) as pool:
-            for i in range(total):
-                due = started + i / rate
-                delay = due - time.perf_counter()
-                if delay > 0:
-                    time.sleep(delay)
-                pool.submit(send, i)
-        send_seconds = time.perf_counter() - started
-        deadline = time.perf_counter() + (120 if workers else 0)  # no workers: only the acknowledgement is measured
-        while time.perf_counter() < deadline and not all(e in seen_at for e in sent_at):
-            time.sleep(0.1)
-        stop.set()
-        watcher.join(2)
-        e2e = [seen_at[e] - t for e, t in sent_at.items() if e in seen_at]
-        client.close()
-        web.stop()
-        for p in procs:
-            p.close()
-        broker.close()
-        runtime.close()
-        redis.kill()
+            watcher = threading.Thread(target=observe, daemon=True)
+            watcher.start()
+            sender = subprocess.run(
+                [
+                    sys.executable,
+                    str(ROOT / "bench" / "_latency_sender.py"),
+                    f"{url}/webhooks/shop",
+                    shop.webhook_secret,
+                    str(rate),
+                    str(seconds),
+                    str(tmp / "sent.json"),
+                ],
+                cwd=ROOT,
+                env=env,
+                check=False,
+            )
+            if sender.returncode != 0:
+                raise RuntimeError(f"the sender failed (exit {sender.returncode})")
+            sent = json.loads((tmp / "sent.json").read_text())
+            if sent["failures"]:
+                raise RuntimeError(f"{len(sent['failures'])} webhooks failed, first: {sent['failures'][0]}")
+            sent_at: dict[str, float] = sent["sent_at"]
+            deadline = time.monotonic() + (120 if workers else 0)  # no workers: only the acknowledgement
+            while time.monotonic() < deadline and not all(e in seen_at for e in sent_at):
+                time.sleep(0.1)
+        finally:
+            stop.set()
+            if web is not None:
+                web.send_signal(signal.SIGTERM)
+                web.wait(30)
+            for p in procs:
+                p.close()
+            runtime.close()
+            redis.kill()
+    accepts: list[float] = json.loads((tmp / "accepts.json").read_text())
+    acks: list[float] = sent["acks"]
+    e2e = [seen_at[e] - t for e, t in sent_at.items() if e in seen_at]
+    shutil.rmtree(tmp, ignore_errors=True)
     return {
         "rate": rate,
         "seconds": seconds,
         "load": load,
-        "sent": total,
-        "achieved_rate": round(total / send_seconds, 1),
+        "sent": len(sent_at),
+        "achieved_rate": round(len(sent_at) / sent["send_seconds"], 1),
         "arrived": len(e2e),
         "ack_p50_ms": round(pct(acks, 50) * 1000, 1),
         "ack_p95_ms": round(pct(acks, 95) * 1000, 1),
