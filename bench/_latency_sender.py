@@ -3,7 +3,7 @@
 Posts signed ``customers/create`` webhooks to URL at RATE per second for SECONDS, each on time
 whatever the answers before it took (a pool of threads, so a slow answer delays no later send),
 and writes as JSON: when each was sent (``time.monotonic()``, comparable across processes on one
-machine), how long each acknowledgement took, and how long the sending took. In its own process
+machine), how long each acknowledgement took (by event id), and how long the sending took. In its own process
 so that neither the web app's nor the emulators' work delays a send or its clock.
 
     python bench/_latency_sender.py URL SECRET RATE SECONDS OUT.json
@@ -29,13 +29,13 @@ def main() -> None:
     url, secret, rate, seconds, out = sys.argv[1], sys.argv[2], float(sys.argv[3]), float(sys.argv[4]), sys.argv[5]
     total = int(rate * seconds)
     sent_at: dict[str, float] = {}
-    acks: list[float] = []
+    acks: dict[str, float] = {}  # by event id
     failures: list[str] = []
     lock = threading.Lock()
     client = httpx.Client(timeout=30, limits=httpx.Limits(max_connections=64))
 
     def send(i: int) -> None:
-        email = f"lat{i}@example.pl"
+        email, event = f"lat{i}@example.pl", f"lat-{i}"
         body = json.dumps(
             {
                 "id": 9_000_000 + i,
@@ -50,7 +50,7 @@ def main() -> None:
         headers = {
             "Content-Type": "application/json",
             "X-Shopify-Topic": "customers/create",
-            "X-Shopify-Event-Id": f"lat-{i}",
+            "X-Shopify-Event-Id": event,
             "X-Shopify-Hmac-Sha256": digest,
         }
         t0 = time.monotonic()
@@ -63,7 +63,7 @@ def main() -> None:
         took = time.monotonic() - t0
         with lock:
             sent_at[email] = t0
-            acks.append(took)
+            acks[event] = took
             if answer.status_code != 202:
                 failures.append(f"{email}: {answer.status_code} {answer.text[:200]}")
 

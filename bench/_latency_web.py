@@ -4,13 +4,17 @@ The same app ``synchub api`` serves (``workers.run.web_app`` on the installed ru
 ``SYNCHUB_RUNTIME``), with one addition for the bench: each event's time in ``Pipeline.accept``
 (waiting for SQLite's write lock or for the group commit holding it, the INSERT, the commit) is
 kept, and written as JSON to the file named on the command line when SIGTERM stops the server.
+``SYNCHUB_BENCH_WEB_PROBE`` may name a module (``bench.ack_probe``) imported first, whose ``dump(path)``
+then writes its own timings beside them.
 
     python bench/_latency_web.py PORT OUT.json
 """
 
 from __future__ import annotations
 
+import importlib
 import json
+import os
 import signal
 import sys
 import threading
@@ -48,6 +52,8 @@ def time_accepts(pipeline: Any) -> list[float]:
 def main() -> None:
     port, out = int(sys.argv[1]), Path(sys.argv[2])
     quiet_logs()
+    probe = os.environ.get("SYNCHUB_BENCH_WEB_PROBE")
+    probing = importlib.import_module(probe) if probe else None  # patches the app's parts on import
     runtime = current()
     broker = make_broker(broker_address(None, runtime))
     actors = declare(broker)
@@ -62,6 +68,8 @@ def main() -> None:
         server.stop()
     finally:
         out.write_text(json.dumps(took))
+        if probing is not None:
+            probing.dump(out.with_suffix(".probe.json"))
         broker.close()
         runtime.close()
 

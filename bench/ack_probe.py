@@ -1,9 +1,10 @@
 """Where a webhook's acknowledgement time goes: bench/latency.py's run, with timings inside the app.
 
-Wraps (in this process only: the web app, the sender) the ASGI app, Starlette's thread pool hand-off,
+Wraps (in the web app's process: bench/latency.py imports this module there, named by
+``SYNCHUB_BENCH_WEB_PROBE``, and calls ``dump`` when it stops) the ASGI app, Starlette's thread pool hand-off,
 ``Pipeline.accept`` (the wait for SQLite's write lock or for the group commit holding it, the
 INSERT, the COMMIT) and the Redis enqueue, and prints, for all requests and for the slowest 5 % and
-1 %, where the wall time went, next to the acknowledgement the sender saw; and, from the worker
+1 %, where the wall time went, next to the acknowledgement the sender saw (its own process); and, from the worker
 processes, how long each of their transactions held the write lock (and how much of that the
 holder spent on a CPU).
 
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import contextvars
+import json
 import statistics
 import sys
 import threading
@@ -25,7 +27,6 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import dramatiq  # noqa: E402
-import httpx  # noqa: E402
 
 import core.web.app as web_app_module  # noqa: E402
 from bench import latency  # noqa: E402
@@ -40,20 +41,6 @@ clock = time.perf_counter
 def record() -> dict[str, float] | None:
     return getattr(local, "rec", None) or current.get()
 
-
-# --- the sender: the acknowledgement it sees, by event id ------------------------------------------
-_post = httpx.Client.post
-
-
-def post(self: httpx.Client, url: Any, **kw: Any) -> httpx.Response:
-    event = (kw.get("headers") or {}).get("X-Shopify-Event-Id", "")
-    t0 = clock()
-    answer = _post(self, url, **kw)
-    records.setdefault(event, {})["ack"] = clock() - t0
-    return answer
-
-
-httpx.Client.post = post  # type: ignore[method-assign]
 
 # --- the ASGI app: from the request reaching the app to its answer starting ------------------------
 _create_app = web_app_module.create_app
@@ -212,6 +199,11 @@ def holds_summary(prefix: str) -> None:
         )
 
 
+def dump(path: Path) -> None:
+    """In the web app's process, as it stops: the timings of every webhook, by event id."""
+    path.write_text(json.dumps(records))
+
+
 def summary(rows: list[dict[str, float]], title: str) -> None:
     keys = ["ack", "app", "pool_wait", "land_wall", "land_cpu", "accept", "redis"]
     print(f"{title} (n={len(rows)}): mean ms / p50 / p99 / max")
@@ -249,8 +241,13 @@ def main() -> None:
 
     latency.WorkerProcess = probed_worker  # type: ignore[assignment,misc]
     os.environ.setdefault(HOLDS, holds)
-    result = latency.run(args.rate, args.seconds, args.workers, args.threads)
+    os.environ["SYNCHUB_BENCH_WEB_PROBE"] = "bench.ack_probe"  # the web app's process imports this module
+    keep = Path(tempfile.mkdtemp(prefix="synchub-probe-"))
+    result = latency.run(args.rate, args.seconds, args.workers, args.threads, keep=keep)
     print({k: v for k, v in result.items() if k.startswith(("ack", "e2e"))})
+    records.update(json.loads((keep / "accepts.probe.json").read_text()))
+    for event, took in json.loads((keep / "sent.json").read_text())["acks"].items():
+        records.setdefault(event, {})["ack"] = took
     rows = [r for r in records.values() if "ack" in r]
     rows.sort(key=lambda r: r["ack"])
     summary(rows, "all")

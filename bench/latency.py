@@ -69,11 +69,12 @@ def _wait_ready(url: str, web: subprocess.Popen[bytes], log: Path) -> None:
         time.sleep(0.05)
 
 
-def run(rate: int, seconds: float, workers: int, threads: int) -> dict[str, Any]:
+def run(rate: int, seconds: float, workers: int, threads: int, keep: Path | None = None) -> dict[str, Any]:
+    """One run; ``keep``: a directory that keeps the raw timings (``sent.json``, ``accepts.json``)."""
     binary = shutil.which("redis-server")
     if binary is None:
         raise SystemExit("redis-server is not installed")
-    tmp = Path(tempfile.mkdtemp(prefix="synchub-bench-latency-"))
+    tmp = keep or Path(tempfile.mkdtemp(prefix="synchub-bench-latency-"))
     load = round(os.getloadavg()[0], 2)
     with SalesforceEmulator(daily_limit=10**7) as sf, ShopifyEmulator() as shop:
         redis = RedisServer(binary, tmp)
@@ -167,9 +168,10 @@ def run(rate: int, seconds: float, workers: int, threads: int) -> dict[str, Any]
             runtime.close()
             redis.kill()
     accepts: list[float] = json.loads((tmp / "accepts.json").read_text())
-    acks: list[float] = sent["acks"]
+    acks: list[float] = list(sent["acks"].values())
     e2e = [seen_at[e] - t for e, t in sent_at.items() if e in seen_at]
-    shutil.rmtree(tmp, ignore_errors=True)
+    if keep is None:
+        shutil.rmtree(tmp, ignore_errors=True)
     return {
         "rate": rate,
         "seconds": seconds,

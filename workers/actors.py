@@ -12,6 +12,11 @@ worker mid-batch, or a Redis that lost its data, lose nothing.
 * ``sweep()`` — re-enqueue inbox rows pending past ``Runtime.sweep_after`` and every due flush;
 * ``replay(dead_letter_ids)`` — put dead letters back on their way.
 
+Webhooks wake the ingest *coalesced* (``wake_inbox``): every ``process_inbox`` takes the whole
+backlog, so one message per webhook (hundreds a second in a flood) made most of them read the
+same pending rows and find them taken, each through the store's one write lock that the web app
+also waits for.
+
 Flushes are *debounced*: a new outbox row asks for a flush ``flush_window`` seconds later (or now,
 when a whole batch is due), and every process shares the "already asked" marks through the rate
 limiter backend (Redis with a Redis broker), so a burst of changes becomes a few full batches.
@@ -42,6 +47,8 @@ log = structlog.get_logger("synchub.workers")
 QUEUE = "synchub"
 KEY_PREFIX = "synchub:"
 INBOX_BATCH = 500
+INBOX_WAKE_MS = 100
+"""How often, at most, webhooks wake the ingest: ``wake_inbox``."""
 _RETRIES: dict[str, Any] = {"max_retries": 20, "min_backoff": 500, "max_backoff": 300_000}
 
 
@@ -104,14 +111,31 @@ def actors() -> Actors:
 def process_inbox(ids: list[int] | None = None) -> None:
     """Ingest pending inbox rows, oldest first, in chunks that commit with their effects.
 
-    ``ids`` (the rows a webhook landed) say only that there is work: the whole backlog is taken,
-    so a flood of webhooks, one message each, is ingested a chunk per transaction rather than a
-    row; the messages for rows taken already find nothing left to do."""
+    The whole backlog is taken, so a flood of webhooks is ingested a chunk per transaction rather
+    than a row; webhooks send these messages coalesced (``wake_inbox``). ``ids``, which messages
+    of earlier versions carry, say only that there is work."""
     rt = current()
     done = rt.pipeline.process_inbox(limit=INBOX_BATCH)
     if done >= INBOX_BATCH:
         actors().process_inbox.send()
     request_flushes(rt)
+
+
+def wake_inbox(a: Actors | None = None) -> None:
+    """Ask for ``process_inbox`` after rows landed in the inbox: at once, unless a message was sent
+    less than ``INBOX_WAKE_MS`` ago; then one delayed message, shared by every webhook until it is due.
+
+    Why this loses no row: a row is committed before its webhook calls this. Either its call sends a
+    message (which runs after the commit), or it finds a mark set: the "now" mark means a message
+    sent within the window, the "later" mark a delayed message that runs after the mark expires, so
+    after this call and the commit. The delay is a little longer than the mark's life, so that
+    clocks a little apart do not run it early. A lost message is the sweep's, as always. The marks
+    live in the rate limiter backend: shared by every process (Redis), or in-process (stub broker)."""
+    a = a or actors()
+    if a.backend.add(f"{KEY_PREFIX}asked:inbox:now", 1, INBOX_WAKE_MS):  # type: ignore[no-untyped-call]
+        a.process_inbox.send()
+    elif a.backend.add(f"{KEY_PREFIX}asked:inbox:later", 1, INBOX_WAKE_MS):  # type: ignore[no-untyped-call]
+        a.process_inbox.send_with_options(delay=INBOX_WAKE_MS + 20)
 
 
 def poll(system: str, entity: str) -> None:

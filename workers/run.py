@@ -27,7 +27,7 @@ from core.web import create_app
 from core.web.auth import Credentials, credentials_from_env
 from core.web.server import ServerThread
 from core.web.server import serve as serve_web
-from workers.actors import Actors, declare, request_flushes
+from workers.actors import Actors, declare, request_flushes, wake_inbox
 from workers.broker import make_broker
 from workers.runtime import Runtime, current
 
@@ -87,7 +87,7 @@ def web_app(runtime: Runtime, actors: Actors) -> Starlette:
             client.ping()
 
     def ingest(ids: list[int]) -> None:
-        actors.process_inbox.send(ids)
+        wake_inbox(actors)  # coalesced: one message takes the whole backlog
 
     return create_app(
         runtime.pipeline,
