@@ -7,7 +7,8 @@ worker mid-batch, or a Redis that lost its data, lose nothing.
 
 * ``process_inbox(ids)`` — ingest the pending inbox rows (the backlog, a chunk per transaction),
   then ask for flushes of the targets;
-* ``poll(system, entity)`` — read a system's changes since its cursor;
+* ``poll(system, entity)`` — read a system's changes since its cursor (one poll of an entity at a
+  time, across processes: ``core/sync/polling.py``);
 * ``flush(system)`` — write batches of due outbox rows to one system, under its rate limits;
 * ``sweep()`` — re-enqueue inbox rows pending past ``Runtime.sweep_after`` and every due flush;
 * ``replay(dead_letter_ids)`` — put dead letters back on their way.
@@ -139,10 +140,11 @@ def wake_inbox(a: Actors | None = None) -> None:
 
 
 def poll(system: str, entity: str) -> None:
-    """Read ``system``'s changes of ``entity`` since its cursor and ingest them."""
+    """Read ``system``'s changes of ``entity`` since its cursor and ingest them; nothing to do when a
+    poll of that entity is under way (it reads to the end of what is there)."""
     rt = current()
     try:
-        rt.pipeline.poll(system, entity)
+        rt.pipeline.poll(system, entity, wait=None)
     except TransientError as exc:
         if exc.retry_after is not None:
             raise dramatiq.Retry(str(exc), delay=int(exc.retry_after * 1000)) from exc

@@ -9,11 +9,13 @@ a broker that loses its messages (a Redis restart without AOF) costs latency, ne
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import dramatiq
 from dramatiq.brokers.stub import StubBroker
-from dramatiq.rate_limits import RateLimiterBackend
+from dramatiq.rate_limits import ConcurrentRateLimiter, RateLimiterBackend
 from dramatiq.rate_limits.backends import RedisBackend, StubBackend
 
 from core.errors import ConfigError
@@ -79,3 +81,25 @@ def queued_messages(broker: dramatiq.Broker) -> list[str]:
         if q.unfinished_tasks:
             out.append(f"{name}: {q.unfinished_tasks} unfinished")
     return out
+
+
+class SharedPollLease:
+    """The poll lease (core/sync/polling.py) in the rate limiter backend: one poll of a (system,
+    entity) at a time across every process that shares it (Redis). A lease lapses after ``ttl_ms``,
+    so a worker killed mid-poll does not stop the polls of its entity for longer than that."""
+
+    def __init__(self, backend: RateLimiterBackend, *, ttl_ms: int = 600_000, step: float = 0.05) -> None:
+        self.backend, self.ttl_ms, self.step = backend, ttl_ms, step
+
+    @contextmanager
+    def hold(self, system: str, entity: str, wait: float | None) -> Iterator[bool]:
+        limiter = ConcurrentRateLimiter(  # type: ignore[no-untyped-call]
+            self.backend, f"synchub:polling:{system}:{entity}", limit=1, ttl=self.ttl_ms
+        )
+        deadline = time.monotonic() + (wait or 0.0)
+        while True:
+            with limiter.acquire(raise_on_failure=False) as got:
+                if got or wait is None or time.monotonic() >= deadline:
+                    yield bool(got)
+                    return
+            time.sleep(self.step)

@@ -28,7 +28,7 @@ from core.web.auth import Credentials, credentials_from_env
 from core.web.server import ServerThread
 from core.web.server import serve as serve_web
 from workers.actors import Actors, declare, request_flushes, wake_inbox
-from workers.broker import make_broker
+from workers.broker import SharedPollLease, make_broker
 from workers.runtime import Runtime, current
 
 log = structlog.get_logger("synchub.workers")
@@ -74,6 +74,7 @@ def start(
     worker = dramatiq.Worker(broker, worker_threads=threads, worker_timeout=100)
     worker.start()
     actors = declare(broker)
+    runtime.pipeline.poll_lease = SharedPollLease(actors.backend)  # one poll of an entity at a time, anywhere
     return Running(broker, actors, worker, runtime)
 
 

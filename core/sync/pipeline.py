@@ -66,6 +66,7 @@ from core.store.schema import (
     xref,
 )
 from core.sync.merge import Side, decide
+from core.sync.polling import LocalPollLease, PollLease
 from core.sync.systems import System, Systems
 from mappings.errors import RecordMappingError
 from mappings.paths import MISSING, get_path, parse_path, set_path
@@ -110,6 +111,8 @@ class FlushResult:
 
 POLL_CHUNK = 50
 """Records ingested per transaction when a page is polled."""
+POLL_WAIT = 30.0
+"""Seconds a poll waits for one of the same entity under way (``Pipeline.poll``)."""
 
 
 class _Clash(Exception):
@@ -651,6 +654,7 @@ class Pipeline:
         self.retry = retry or RetryPolicy()
         self.lease = timedelta(seconds=lease_seconds)
         self.read_before_write = read_before_write
+        self.poll_lease: PollLease = LocalPollLease()  # the workers share theirs across processes
         for system in systems.all():  # whatever a vendor's message echoes back never reaches the store
             if system.connector is not None:
                 register_secrets(secret_values(system.connector.settings))
@@ -1553,17 +1557,29 @@ class Pipeline:
 
     # --- polling and the inbox -------------------------------------------------------------------
 
-    def poll(self, system_name: str, entity: str, *, max_pages: int = 1000) -> int:
+    def poll(self, system_name: str, entity: str, *, max_pages: int = 1000, wait: float | None = POLL_WAIT) -> int:
         """Read changes since the saved cursor and ingest them; returns how many records were read.
+
+        One poll of an entity at a time (``poll_lease``, see core/sync/polling.py): a poll that finds
+        another under way waits up to ``wait`` seconds for it and then reads what is left, or with
+        ``wait=None`` leaves the reading to it and returns 0.
 
         While a page is ingested the next one is already being read (one thread, one page ahead):
         a backlog costs the API's latency once, not once per page. The page read ahead is used only
         if the saved cursor is still the one it was read from (another poll of the same entity may
         have moved it); a read that failed fails the poll as a read in line would have."""
         system = self.systems.get(system_name)
-        connector = system.connector
-        if connector is None:
+        if system.connector is None:
             return 0
+        with self.poll_lease.hold(system_name, entity, wait) as mine:
+            if not mine:
+                log.info("poll.skipped", system=system_name, entity=entity, reason="another poll is under way")
+                return 0
+            return self._poll(system, entity, max_pages)
+
+    def _poll(self, system: System, entity: str, max_pages: int) -> int:
+        connector = system.connector
+        assert connector is not None
         total = 0
         pool: ThreadPoolExecutor | None = None
         ahead: tuple[str | None, Future[ChangePage]] | None = None
