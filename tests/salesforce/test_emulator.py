@@ -184,3 +184,25 @@ def test_an_expired_session_is_401_invalid_session_id(emulator, sf):
         sf.query("SELECT Id FROM Contact")
     assert info.value.status == 401
     assert info.value.content[0]["errorCode"] == "INVALID_SESSION_ID"
+
+
+def test_look_ups_by_external_id_follow_updates_and_records_put_in_directly():
+    # The org indexes external-id and unique values (a save must not scan the table); the index must
+    # give what a scan would: after an update changes the value, and for records set up directly.
+    from sandbox.salesforce.org import Org, SaveError
+
+    org = Org()
+    first, created = org.upsert("Contact", "Synchub_Id__c", "a-1", {"LastName": "Nowak"})
+    assert created
+    org.update("Contact", first, {"Synchub_Id__c": "b-1"})
+    second, created = org.upsert("Contact", "Synchub_Id__c", "A-1", {"LastName": "Kowalska"})
+    assert created and second != first  # "a-1" is nobody's any more
+    assert org.upsert("Contact", "Synchub_Id__c", "B-1", {"FirstName": "Ola"}) == (first, False)
+    with pytest.raises(SaveError) as refused:  # unique: the value another record holds
+        org.update("Contact", second, {"Synchub_Id__c": "b-1"})
+    assert refused.value.code == "DUPLICATE_VALUE" and first in refused.value.message
+    direct = dict(org.table("Contact")[first], Id="003Wz0direct0001AAA", Synchub_Id__c="c-1")
+    org.table("Contact")[direct["Id"]] = direct  # set-up code that skips the save rules
+    assert org.upsert("Contact", "Synchub_Id__c", "c-1", {"FirstName": "Ewa"}) == (direct["Id"], False)
+    org.records = {"Contact": {first: org.table("Contact")[first]}}  # as an allOrNone rollback does
+    assert org.upsert("Contact", "Synchub_Id__c", "c-1", {"LastName": "Nowa"})[1] is True
