@@ -37,7 +37,7 @@ from bench._docs import replace_section  # noqa: E402
 from bench.pipeline import quiet_logs  # noqa: E402
 from connectors.salesforce import SalesforceConnector  # noqa: E402
 from connectors.shopify import ShopifyConnector  # noqa: E402
-from core.store.schema import golden, outbox  # noqa: E402
+from core.store.schema import golden, outbox, sync_base  # noqa: E402
 from sandbox.salesforce import SalesforceEmulator  # noqa: E402
 from sandbox.shopify.emulator import ShopifyEmulator  # noqa: E402
 from tests.reliability import factory  # noqa: E402
@@ -85,7 +85,7 @@ def run(changes: int, latency: float, workers: int, threads: int) -> dict[str, A
         own_before = time.process_time()  # this process: both emulators (their TLS), the scheduler, the watcher
         started = time.perf_counter()
         last_poll = 0.0
-        done_at = None
+        done_at = drained_at = None
         while time.perf_counter() - started < 900:
             now = time.perf_counter()
             if now - last_poll >= 1.0:  # the scheduler: poll the shop, poll the CRM, sweep
@@ -98,7 +98,16 @@ def run(changes: int, latency: float, workers: int, threads: int) -> dict[str, A
                 waiting = conn.execute(
                     select(func.count()).select_from(outbox).where(outbox.c.status.in_(("pending", "inflight", "held")))
                 ).scalar_one()
-            if customers >= changes and waiting == 0:
+                # the CRM's echo of each write read back: the base's time is the Contact's SystemModstamp
+                # (a write's answer carries none), so the last step of every change is inside the timing
+                echoed = conn.execute(
+                    select(func.count())
+                    .select_from(sync_base)
+                    .where(sync_base.c.system == "crm", sync_base.c.source_ts.is_not(None))
+                ).scalar_one()
+            if customers >= changes and waiting == 0 and drained_at is None:
+                drained_at = time.perf_counter()
+            if customers >= changes and waiting == 0 and echoed >= changes:
                 done_at = time.perf_counter()
                 break
             time.sleep(0.1)
@@ -124,6 +133,7 @@ def run(changes: int, latency: float, workers: int, threads: int) -> dict[str, A
         "latency_ms": int(latency * 1000),
         "workers": f"{workers} × {threads} threads",
         "seconds": round(elapsed, 1),
+        "written_s": round((drained_at or time.perf_counter()) - started, 1),
         "finished": done_at is not None,
         "achieved": round(achieved, 1),
         "calls_per_1000": {n: round(c * 1000, 1) for n, (c, _) in limits.items()},
