@@ -1,11 +1,14 @@
 """Latency: a Shopify webhook received → the customer written to the hub (Salesforce), at a steady rate.
 
-The web app (uvicorn, in this process) takes signed ``customers/create`` webhooks over HTTP and
-enqueues them; worker processes on a real ``redis-server`` ingest them and write the CRM in
-batches (``flush_window`` 1 s: a write waits at most a second for its batch to fill). A sender
-posts webhooks at ``--rate`` per second for ``--seconds``; an observer watches the Salesforce
-emulator's Contacts. Two figures per event: the acknowledgement time (the HTTP answer to the
-webhook) and webhook → hub (from sending the webhook to the Contact existing in the CRM).
+The web app runs in its own process, as ``synchub api`` does in a deployment (``bench/_latency_web.py``:
+the same app, with a timer on ``Pipeline.accept``); it takes signed ``customers/create`` webhooks over
+HTTP and lands them in the inbox; worker processes on a real ``redis-server`` ingest them and write
+the CRM in batches (``flush_window`` 1 s: a write waits at most a second for its batch to fill). A
+sender in its own process (``bench/_latency_sender.py``: Shopify's side) posts webhooks at ``--rate``
+per second for ``--seconds``; this process runs both emulators and an observer that watches the
+Salesforce emulator's Contacts. Two figures per event: the acknowledgement time (the HTTP answer to
+the webhook, as the sender sees it) and webhook → hub (from sending the webhook to the Contact
+existing in the CRM; one monotonic clock across the processes).
 
     uv run python bench/latency.py [--rates 50,200] [--seconds 60] [--write-docs]
 """
@@ -222,7 +225,16 @@ def why(results: list[dict[str, Any]], alone: dict[str, Any], workers: int) -> l
         + ", ".join(f"{r['rate']}/s {r['load']}" for r in [*results, alone])
         + " — on 2 cores, anything above 2 is other work queued for a CPU, and the tail grows with it.",
         "",
-        "How a webhook is recorded (since 2026-12-03): concurrent webhooks share one transaction (a group "
+        "Since 2026-12-03 the web app and the sender each run in their own process. Before, both ran in "
+        "this bench's process with the emulators and the observer, sharing one GIL: at 200/s the sender "
+        "managed 52.9 webhooks a second, and the acknowledgement's tail was mostly that process's threads "
+        "waiting for one another (A/B, 20 s at 50/s: ack p99 196 ms before, 85 ms after). Webhooks also wake "
+        "the ingest coalesced now (`wake_inbox`, `workers/actors.py`): one `process_inbox` message at once, "
+        "then at most one delayed message per 100 ms, where every webhook sent one and the workers' threads "
+        "took turns at the store's write lock to find the rows taken already (200/s, 20 s: webhook → hub "
+        "p95 2.5–3.5 s before, 1.1–1.9 s after).",
+        "",
+        "How a webhook is recorded: concurrent webhooks share one transaction (a group "
         "commit, `core/store/group.py`): the first takes SQLite's write lock, writes every event that "
         "queued meanwhile and commits once (`synchronous=FULL`: on disk before any of them is answered 202; "
         "the WAL checkpoint is left to the workers), the others wait for that commit without polling. The "
@@ -242,20 +254,16 @@ def why(results: list[dict[str, Any]], alone: dict[str, Any], workers: int) -> l
         lines += [
             "",
             f"**Why the acknowledgement goal is missed** (at {rates}; {waits}). Recording the event waits "
-            "for the worker transaction in hand when it arrives: a chunk of up to 50 inbox rows or polled "
-            "records, each flush's claim and results — `bench/ack_probe.py` at 50/s measured the longest of "
-            "them at 40–100 ms, their holder on a CPU only about half of that time (waiting "
-            "for a core, or for its own process's GIL while its other worker threads map records). The rest "
-            "of the tail — the acknowledgement minus the recording, and the no-worker row above — is the web "
-            "app's threads waiting for a core and for the GIL, which in this bench the web app shares with "
-            "the sender, both emulators (their TLS) and the observer, on 2 cores with the load above. What "
-            "would fix it: the web app (`synchub api`) in its own process on a core that the workers, the "
-            "emulators and other work do not take; worker transactions kept shorter (less CPU per change: "
-            "a chunk's writes batched like its reads); the "
-            "inbox in its own SQLite file, so that the web app contends only with the workers' claim and "
-            "close of inbox rows (needs `process_inbox` to claim and close rows in their own transactions, "
-            "the change applied idempotently between them); or the PostgreSQL store, where an INSERT waits "
-            "for no other transaction.",
+            "for the worker transaction in hand when it arrives: a chunk of inbox rows or of the CRM's echo "
+            "(a flush reads the CRM before it writes), a flush's claim and results. At 200/s the workers "
+            "hold SQLite's one write lock most of the time, so even the median webhook waits for one of "
+            "them; with no worker running, the same webhooks are answered in the times of the last row. "
+            "`bench/ack_probe.py` breaks the time down (the web app's side and each worker transaction's "
+            "hold of the lock). What would fix it: the inbox in its own SQLite file, so that the web app "
+            "contends only with the workers' claim and close of inbox rows (needs `process_inbox` to claim "
+            "and close rows in their own transactions, the change applied idempotently between them); "
+            "worker transactions kept shorter (less CPU per change: a chunk's writes batched like its "
+            "reads); or the PostgreSQL store, where an INSERT waits for no other transaction.",
         ]
     if missed_e2e:
         rates = ", ".join(f"{r['rate']}/s" for r in missed_e2e)
@@ -271,9 +279,7 @@ def why(results: list[dict[str, Any]], alone: dict[str, Any], workers: int) -> l
         sender = (
             " The sender did not keep the rate asked ("
             + ", ".join(f"{r['rate']}/s: {r['achieved_rate']}/s achieved" for r in slow)
-            + "): it runs in the web app's process, so with acknowledgements of hundreds of milliseconds its "
-            "16 threads, the web app's and the observer share that process's GIL and the two cores with the "
-            "workers; the webhooks it did send arrived over the whole run."
+            + "): the machine's two cores were short even for it."
             if slow
             else ""
         )
@@ -352,7 +358,8 @@ def main() -> None:
                     "",
                     f"Command: `{command.strip()}` — {datetime.now(UTC):%Y-%m-%d}, {platform.machine()}, "
                     f"{os.cpu_count()} logical CPUs (the sender, the web app, {args.workers} worker processes × "
-                    f"{args.threads} threads, redis-server and the emulators share them). Signed `customers/create` "
+                    f"{args.threads} threads, redis-server and the emulators — each its own process — share "
+                    "them). Signed `customers/create` "
                     "webhooks over HTTP to the web app; the CRM written in batches with a 1 s batching window; "
                     "webhook → hub is from sending the webhook to the Contact existing in the Salesforce emulator.",
                     "",

@@ -118,7 +118,8 @@ class ShopifyEmulator:
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         self.endpoint = f"{self.url}/admin/api/{version}/graphql.json"
         self._threads = [
-            threading.Thread(target=self.server.serve_forever, daemon=True),
+            # shutdown() waits for the loop's next look: 0.5 s by default, paid by every test's teardown
+            threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True),
             threading.Thread(target=self._deliver_loop, daemon=True),
         ]
         for t in self._threads:
