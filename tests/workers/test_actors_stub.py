@@ -21,7 +21,7 @@ from core.errors import RecordRejected, TransientError
 from core.store.schema import dead_letters, inbox, outbox
 from core.sync.pipeline import RetryPolicy, utcnow
 from tests.sync.helpers import Deployment, deployment
-from workers.actors import QUEUE, Actors, declare
+from workers.actors import INBOX_WAKE_MS, QUEUE, Actors, declare, wake_inbox
 from workers.broker import make_broker
 from workers.runtime import Runtime, install
 
@@ -227,6 +227,45 @@ def test_the_in_process_worker_holds_every_delayed_message_so_none_due_now_is_st
         while time.monotonic() < deadline and (dq.qsize() or dq.unfinished_tasks != 20):
             time.sleep(0.02)
         assert (dq.qsize(), dq.unfinished_tasks) == (0, 20)
+    finally:
+        running.stop(timeout_ms=1_000)
+        install(None)
+
+
+def test_webhooks_wake_the_ingest_coalesced_and_no_row_waits_for_the_sweep(store):
+    # Given `synchub run` with no broker (workers.run.start(""): the worker started before the
+    # actors are declared, as in production), two worker threads
+    from workers.run import start
+
+    d = deployment(store)
+    d.pipeline.clock = utcnow  # delayed messages run on real time: the pipeline must agree
+    install(Runtime(d.pipeline, flush_window=0.02))
+    running = start("", threads=2)
+    sent: list[str] = []
+    send_with_options = running.actors.process_inbox.send_with_options  # what send() calls too
+
+    def counted(*a, **kw):
+        sent.append("later" if kw.get("delay") else "now")
+        return send_with_options(*a, **kw)
+
+    running.actors.process_inbox.send_with_options = counted  # type: ignore[method-assign]
+    try:
+        # When a burst of webhooks lands its rows, each waking the ingest as the web app does
+        started = time.perf_counter()
+        for n in range(40):
+            customer = {"id": f"s{n}", "firstName": f"Ann{n}", "lastName": "Nowak", "email": f"ann{n}@example.pl"}
+            assert d.pipeline.accept("shop", "customer", f"ev-{n}", {**customer, "updated_at": utcnow().isoformat()})
+            wake_inbox(running.actors)
+        took = time.perf_counter() - started
+        running.broker.join(QUEUE, fail_fast=True, timeout=30_000)  # the delayed messages too; no sweep sent
+        # Then every row reached the CRM
+        crm = {r["email"] for r in d.crm.system.live("customer").values()}
+        assert crm == {f"ann{n}@example.pl" for n in range(40)}
+        with store.begin() as conn:
+            assert {r.status for r in conn.execute(select(inbox.c.status))} == {"done"}
+        # with at most one message at once and one delayed per window (not one per webhook)
+        windows = int(took * 1000 / INBOX_WAKE_MS) + 1
+        assert 1 <= len(sent) <= 2 * windows, (sent, took)
     finally:
         running.stop(timeout_ms=1_000)
         install(None)
