@@ -24,6 +24,7 @@ Example::
 
 from __future__ import annotations
 
+import difflib
 import functools
 import inspect
 from collections.abc import Callable
@@ -135,6 +136,13 @@ class TransformDef:
     def bind(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> BoundTransform:
         """Check ``args``/``kwargs`` against the signature and types; raise TransformArgError."""
         fake = inspect.Signature(self.params)
+        named = [p.name for p in self.params if p.kind is not inspect.Parameter.VAR_POSITIONAL]
+        open_ended = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in self.params)
+        for key in kwargs:
+            if key not in named and not open_ended:  # a typo: say which parameters there are, not only the signature
+                close = difflib.get_close_matches(key, named, n=1)
+                hint = f" (did you mean {close[0]!r}?)" if close else f" (it takes: {', '.join(named) or 'none'})"
+                raise TransformArgError(f"{self.signature} has no parameter {key!r}{hint}")
         try:
             bound = fake.bind(*args, **kwargs)
         except TypeError as exc:

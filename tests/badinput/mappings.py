@@ -164,7 +164,7 @@ MAPPING_CASES: list[MappingCase] = [
         "a misspelt transform argument",
         'phone_e164(region="PL")',
         'phone_e164(regoin="PL")',
-        ("shopify.yaml:38:20: phone_e164(region='PL'): got an unexpected keyword argument 'regoin'",),
+        ("shopify.yaml:38:20: phone_e164(region='PL') has no parameter 'regoin' (did you mean 'region'?)",),
     ),
     MappingCase(
         "unknown-direction",
