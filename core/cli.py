@@ -242,6 +242,20 @@ def _store_url(store: str | None) -> str:
     return "sqlite:///synchub.db"
 
 
+def _open_store(store: str | None) -> Any:
+    """The store a command names (``--store``, ``SYNCHUB_STORE_URL``), else the config file's, opened
+    with its ``[state]`` tuning (a big store's page cache and memory map), else ./synchub.db."""
+    from core.deployment import open_store
+    from core.store.db import Store
+
+    if store or os.environ.get("SYNCHUB_STORE_URL"):
+        return Store(_store_url(store))
+    config_file = os.environ.get(ENV_CONFIG) or ("config.toml" if os.path.exists("config.toml") else None)
+    if config_file:
+        return open_store(load_config(config_file))
+    return Store(_store_url(None))
+
+
 @app.callback()
 def _global_options(
     config: Annotated[
@@ -313,10 +327,9 @@ def trace_command(
     store: Annotated[str | None, typer.Option(help=STORE_HELP)] = None,
 ) -> None:
     """Explain a record: its golden values, every system's id, and where each field came from."""
-    from core.store.db import Store
     from core.sync.trace import trace
 
-    records = trace(Store(_store_url(store)), entity, key)
+    records = trace(_open_store(store), entity, key)
     if not records:
         err.print(f"no {entity} matches {key!r}")
         raise typer.Exit(1)

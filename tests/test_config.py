@@ -246,3 +246,28 @@ def test_cli_config_check(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> No
     failed = runner.invoke(app, ["config", "check", str(bad)])
     assert failed.exit_code == 1
     assert "spokes.shop.batch_size" in failed.output
+
+
+def test_the_operator_commands_open_the_store_with_the_state_tuning(tmp_path: Path, monkeypatch) -> None:
+    # `synchub trace` (and its like) on a config file: the store as the workers open it
+    from core.cli import _open_store
+
+    tuned = GOOD.replace(
+        '[state]\nurl = "sqlite:///{db}"', '[state]\nurl = "sqlite:///{db}"\nsqlite_cache_mb = 96\nsqlite_mmap_mb = 128'
+    )
+    monkeypatch.setenv("SYNCHUB_CONFIG", str(write(tmp_path, tuned)))
+    monkeypatch.setenv("TEST_CRM_TOKEN", "x")
+    monkeypatch.delenv("SYNCHUB_STORE_URL", raising=False)
+    store = _open_store(None)
+    try:
+        raw = store.engine.raw_connection()
+        try:
+            cur = raw.cursor()
+            assert (cur.execute("PRAGMA cache_size").fetchone()[0], cur.execute("PRAGMA mmap_size").fetchone()[0]) == (
+                -96 * 1024,
+                128 * 2**20,
+            )
+        finally:
+            raw.close()
+    finally:
+        store.close()
