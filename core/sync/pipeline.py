@@ -31,6 +31,7 @@ import structlog
 from sqlalchemy import (
     Connection,
     Integer,
+    Select,
     and_,
     bindparam,
     delete,
@@ -113,6 +114,16 @@ POLL_CHUNK = 50
 """Records ingested per transaction when a page is polled."""
 POLL_WAIT = 30.0
 """Seconds a poll waits for one of the same entity under way (``Pipeline.poll``)."""
+
+
+def pending_inbox(limit: int, ids: Iterable[int] | None = None) -> Select[Any]:
+    """The oldest ``limit`` pending inbox rows (of ``ids``, if given), in the order of the index
+    ix_inbox_status (status, received_at; then the row id): a backlog of any size gives its first
+    rows without being sorted whole on every read."""
+    query = select(inbox).where(inbox.c.status == "pending").order_by(inbox.c.received_at, inbox.c.id).limit(limit)
+    if ids is not None:
+        query = query.where(inbox.c.id.in_(list(ids)))
+    return query
 
 
 class _Clash(Exception):
@@ -1671,10 +1682,7 @@ class Pipeline:
         that cannot be ingested fails alone, as it did before; an erasure request ends its chunk,
         so what arrives after it meets the tombstones."""
         with self.store.read() as conn:
-            query = select(inbox).where(inbox.c.status == "pending").order_by(inbox.c.id).limit(limit)
-            if ids is not None:
-                query = query.where(inbox.c.id.in_(list(ids)))
-            rows = conn.execute(query).fetchall()
+            rows = conn.execute(pending_inbox(limit, ids)).fetchall()
         chunk: list[Any] = []
         for n, row in enumerate(rows):
             chunk.append(row)

@@ -60,3 +60,14 @@ def test_a_row_that_cannot_be_ingested_fails_alone_and_is_kept(sqlite_store: Sto
     assert dead.stage == "ingest" and dead.payload == [1, 2] and dead.status == "open"
     assert dead.error.startswith("could not be ingested:")
     assert d.pipeline.process_inbox() == 0
+
+
+def test_the_pending_backlog_is_read_in_index_order_not_sorted_whole(sqlite_store: Store):
+    # A flood of webhooks can leave a backlog of many thousand rows; each read of its oldest 500 must
+    # walk the index, not sort every pending row first (which made draining it quadratic)
+    from core.sync.pipeline import pending_inbox
+
+    sql = str(pending_inbox(500).compile(sqlite_store.engine, compile_kwargs={"literal_binds": True}))
+    with sqlite_store.engine.connect() as conn:
+        plan = [row[3] for row in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sql)]
+    assert plan == ["SEARCH inbox USING INDEX ix_inbox_status (status=?)"], plan
