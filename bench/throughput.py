@@ -205,7 +205,7 @@ def why(r: dict[str, Any]) -> list[str]:
         "Found and fixed on 2026-12-03 by profiling this run (`py-spy --gil` on the workers and on the "
         "emulators): polls of one entity overlapped — the scheduler's every second, and every CRM flush's "
         "read-before-write — and each read and ingested every page from the same saved cursor again "
-        "(6,000 customers: 405 shop page reads, against about 60 now with each second's idle poll; 3.4 ms "
+        "(6,000 customers: 405 shop page reads, against 60–90 now with each second's idle poll; 3.4 ms "
         "of worker CPU per change); now one "
         "poll of an entity runs at a time (`core/sync/polling.py`, the lease shared through Redis). And the "
         "Salesforce emulator scanned every record of the object on each save for external-id and unique "
