@@ -65,10 +65,11 @@ def run_once(changes: int, procs: int, threads: int, latency: float) -> dict[str
             actors.process_inbox.send()
         last_sweep = started
         while True:
-            with runtime.pipeline.store.begin() as conn:
+            with runtime.pipeline.store.inbox.read() as conn:
                 left_in = conn.execute(
                     select(func.count()).select_from(inbox).where(inbox.c.status.in_(("pending", "processing")))
                 ).scalar()
+            with runtime.pipeline.store.read() as conn:
                 left_out = conn.execute(
                     select(func.count()).select_from(outbox).where(outbox.c.status.in_(("pending", "inflight")))
                 ).scalar()

@@ -62,7 +62,7 @@ class StoreCollector(Collector):
         dead = GaugeMetricFamily("synchub_dead_letters", "Open dead letters", labels=["system", "entity", "stage"])
         parked = GaugeMetricFamily("synchub_conflicts_open", "Conflicts parked for a person")
         oldest: dict[tuple[str, str], datetime] = {}
-        with self.pipeline.store.begin() as conn:
+        with self.pipeline.store.read() as conn:
             for r in conn.execute(
                 select(
                     field_history.c.source_system,
@@ -92,14 +92,6 @@ class StoreCollector(Collector):
                 pending.add_metric([r[0], r[1]], float(r[2]))
                 oldest[(r[0], r[1])] = r[3]
             for r in conn.execute(
-                select(inbox.c.system, inbox.c.entity, func.count(), func.min(inbox.c.received_at))
-                .where(inbox.c.status.in_(("pending", "processing")))
-                .group_by(inbox.c.system, inbox.c.entity)
-            ):
-                waiting.add_metric([r[0], r[1]], float(r[2]))
-                key = (r[0], r[1])
-                oldest[key] = min(oldest.get(key, r[3]), r[3])
-            for r in conn.execute(
                 select(dead_letters.c.system, dead_letters.c.entity, dead_letters.c.stage, func.count())
                 .where(dead_letters.c.status == "open")
                 .group_by(dead_letters.c.system, dead_letters.c.entity, dead_letters.c.stage)
@@ -114,6 +106,15 @@ class StoreCollector(Collector):
                     or 0
                 ),
             )
+        with self.pipeline.store.inbox.read() as conn:  # on SQLite a file of its own
+            for r in conn.execute(
+                select(inbox.c.system, inbox.c.entity, func.count(), func.min(inbox.c.received_at))
+                .where(inbox.c.status.in_(("pending", "processing")))
+                .group_by(inbox.c.system, inbox.c.entity)
+            ):
+                waiting.add_metric([r[0], r[1]], float(r[2]))
+                key = (r[0], r[1])
+                oldest[key] = min(oldest.get(key, r[3]), r[3])
         for system in self.pipeline.systems.all():
             for entity in system.flows:
                 key = (system.name, entity)

@@ -183,7 +183,7 @@ def sweep() -> None:
     """Re-enqueue what the database says is pending: the safety net for lost messages."""
     rt = current()
     now = rt.pipeline.clock()
-    with rt.pipeline.store.read() as conn:
+    with rt.pipeline.store.inbox.read() as conn:
         stale = conn.execute(
             select(func.count())
             .select_from(inbox)

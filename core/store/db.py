@@ -23,6 +23,16 @@ no write lock, ``query_only`` so that a write in it fails instead of taking the 
 the workers' look-ups — which flushes to ask for, what the sweep should re-send — never make a
 webhook wait.
 
+On SQLite the inbox is a file of its own beside the store (``inbox_path``: ``synchub.db`` keeps
+its inbox in ``synchub.inbox.db``), opened as ``Store.inbox``. SQLite has one write lock per file:
+in the store's one file a webhook waited for whichever worker transaction held it — a chunk of
+ingests, a flush, the CRM's echo — and at 200 webhooks a second the workers held it most of the
+time. In its own file a webhook's INSERT waits only for the workers' claim and close of inbox rows,
+a statement each (``Pipeline.process_inbox``). A change and the close of its inbox row are then two
+commits: the row is claimed first, and one left claimed by a worker that died between them goes
+back to pending and is ingested again, which changes nothing the first time wrote. On PostgreSQL,
+where an INSERT waits for no other transaction, ``Store.inbox`` is the store itself.
+
 SQLite's page cache and memory map are settings (``[state] sqlite_cache_mb`` / ``sqlite_mmap_mb``)
 because their right size depends on the deployment: both count in the process's resident memory,
 in every worker process, and a store of millions of records has B-tree pages far beyond the
@@ -44,11 +54,13 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import URL, Engine, Table, create_engine, event
 
 from core import jsoncodec
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+INBOX_MIGRATIONS = MIGRATIONS / "inbox_versions"
+"""The inbox file's own revisions (SQLite), run by the same Alembic environment."""
 WRITE_WAIT = 30.0
 """Seconds a write waits for SQLite's write lock before it fails with "database is locked"."""
 URGENT_STEPS = (0.0001, 0.0002, 0.0005, 0.001)
@@ -159,33 +171,52 @@ def _begin_urgent(conn: Any) -> None:
     conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def alembic_config(url: str) -> Config:
+def inbox_path(database: str) -> Path:
+    """The inbox file of the SQLite store at ``database``: ``synchub.db`` → ``synchub.inbox.db``."""
+    path = Path(database)
+    return path.with_name(f"{path.stem}.inbox{path.suffix}")
+
+
+def alembic_config(url: str, versions: Path | None = None) -> Config:
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.set_main_option("path_separator", "os")
+    if versions is not None:
+        cfg.set_main_option("version_locations", str(versions))
     cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     return cfg
 
 
-def migrate(engine: Engine) -> None:
-    """Bring the database to the latest schema (idempotent; safe on every start)."""
-    cfg = alembic_config(engine.url.render_as_string(hide_password=False))
+def migrate(engine: Engine, versions: Path | None = None) -> None:
+    """Bring the database to the latest schema (idempotent; safe on every start); ``versions``:
+    another chain of revisions than the store's (``INBOX_MIGRATIONS``)."""
+    cfg = alembic_config(engine.url.render_as_string(hide_password=False), versions)
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
 
 
 class Store:
-    """The opened state store: an engine on a migrated database."""
+    """The opened state store: an engine on a migrated database, and ``inbox``, where the inbox
+    table is (on SQLite a file of its own: see the module's docstring; else the store itself)."""
 
     def __init__(self, url: str, *, migrate_schema: bool = True, sqlite: SqliteTuning | None = None) -> None:
         self.url = url
         self.engine = make_engine(url, sqlite=sqlite)
+        self.inbox: Store = self
+        if self.dialect == "sqlite":
+            # first: the store's revision that moves an older store's inbox rows writes into it
+            self.inbox = _InboxFile(self.engine.url, migrate_schema=migrate_schema, sqlite=sqlite)
         if migrate_schema:
             migrate(self.engine)
 
     @property
     def dialect(self) -> str:
         return self.engine.dialect.name
+
+    def of(self, table: Table) -> Store:
+        """The database that holds ``table``: for a look at any table (tests, tools) by its name."""
+        return self.inbox if table.name == "inbox" else self
 
     def begin(self, *, urgent: bool = False) -> Any:
         """A transaction: ``with store.begin() as conn: ...`` commits on success, rolls back on error.
@@ -234,3 +265,17 @@ class Store:
 
     def close(self) -> None:
         self.engine.dispose()
+        if self.inbox is not self:
+            self.inbox.close()
+
+
+class _InboxFile(Store):
+    """The inbox table in a SQLite file of its own, beside the store's."""
+
+    def __init__(self, store_url: URL, *, migrate_schema: bool, sqlite: SqliteTuning | None) -> None:
+        assert store_url.database is not None
+        self.url = store_url.set(database=str(inbox_path(store_url.database))).render_as_string(hide_password=False)
+        self.engine = make_engine(self.url, sqlite=sqlite)
+        self.inbox = self
+        if migrate_schema:
+            migrate(self.engine, INBOX_MIGRATIONS)

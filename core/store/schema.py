@@ -164,7 +164,8 @@ inbox = Table(
     Column("error", Text, nullable=True),
     Column("trace_id", String(32), nullable=False),
     Column("received_at", Ts, nullable=False),
-    Column("processed_at", Ts, nullable=True),
+    Column("processed_at", Ts, nullable=True),  # when claimed, then when closed
+    Column("claimed_by", String(128), nullable=True),  # host:pid of the worker that claimed it
     UniqueConstraint("system", "event_id", name="uq_inbox_event"),
     Index("ix_inbox_status", "status", "received_at"),
 )

@@ -105,7 +105,21 @@ def overview(
     """The state of every flow, computed from the store (true whichever process did the work)."""
     now = pipeline.clock()
     since = now - window
-    with pipeline.store.begin() as conn:
+    with pipeline.store.inbox.read() as conn:  # on SQLite a file of its own
+        waiting = {
+            (r.system, r.entity): r
+            for r in conn.execute(
+                select(
+                    inbox.c.system,
+                    inbox.c.entity,
+                    func.count().label("n"),
+                    func.min(inbox.c.received_at).label("oldest"),
+                )
+                .where(inbox.c.status.in_(("pending", "processing")))
+                .group_by(inbox.c.system, inbox.c.entity)
+            )
+        }
+    with pipeline.store.read() as conn:
         queued = {
             (r.system, r.entity): r
             for r in conn.execute(
@@ -144,19 +158,6 @@ def overview(
                 )
                 .where(field_history.c.at >= since)
                 .group_by(field_history.c.source_system, field_history.c.entity)
-            )
-        }
-        waiting = {
-            (r.system, r.entity): r
-            for r in conn.execute(
-                select(
-                    inbox.c.system,
-                    inbox.c.entity,
-                    func.count().label("n"),
-                    func.min(inbox.c.received_at).label("oldest"),
-                )
-                .where(inbox.c.status.in_(("pending", "processing")))
-                .group_by(inbox.c.system, inbox.c.entity)
             )
         }
         dead = {

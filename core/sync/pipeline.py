@@ -18,13 +18,16 @@ The three classic failures of bidirectional sync are handled here by constructio
 from __future__ import annotations
 
 import hashlib
+import os
 import random
+import socket
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import cached_property, partial
+from pathlib import Path
 from typing import Any, Literal
 
 import structlog
@@ -114,6 +117,38 @@ POLL_CHUNK = 50
 """Records ingested per transaction when a page is polled."""
 POLL_WAIT = 30.0
 """Seconds a poll waits for one of the same entity under way (``Pipeline.poll``)."""
+INBOX_CLAIM_LEASE = 300.0
+"""Seconds an inbox row stays claimed ("processing") before it is taken for one whose worker died
+between ingesting it and closing it, and ingested again (``Pipeline.process_inbox``); sooner when
+that worker ran on this host and is gone. A chunk takes well under a second; its wait for the
+store's write lock fails after 30 s (``WRITE_WAIT``)."""
+
+
+def _claimant() -> str:
+    """Who claims inbox rows: this host and process (a fork is another claimant)."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _claim_abandoned(claimed_by: str | None, claimed_at: datetime | None, before: datetime) -> bool:
+    """Whether a claimed inbox row is left over: claimed before ``before``, or by a process of this
+    host that has exited (signal 0 finds no such process, or only its zombie)."""
+    if claimed_at is None or claimed_at < before or not claimed_by:
+        return True
+    host, _, pid = claimed_by.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    if int(pid) == os.getpid():
+        return False  # another thread of this process has the chunk in hand
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False  # alive, someone else's
+    try:  # Linux: a process killed and not yet reaped by its parent is a zombie ("Z"), not a worker
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except (OSError, IndexError):
+        return False
 
 
 def pending_inbox(limit: int, ids: Iterable[int] | None = None) -> Select[Any]:
@@ -443,7 +478,20 @@ _INSERT_INBOX = FastStatement(
 _INBOX_CLAIM = FastStatement(
     update(inbox)
     .where(inbox.c.id == bindparam("i"), inbox.c.status == "pending")
-    .values(status="processing", attempts=bindparam("a"))
+    .values(
+        status="processing",
+        attempts=bindparam("a"),
+        processed_at=bindparam("now", type_=inbox.c.processed_at.type),  # the claim's time, until it is closed
+        claimed_by=bindparam("by"),
+    )
+)
+_INBOX_RELEASE = FastStatement(
+    update(inbox)
+    .where(inbox.c.id == bindparam("i"), inbox.c.status == "processing")
+    .values(status="pending", claimed_by=None)
+)
+_CLAIMS = FastStatement(
+    select(inbox.c.id, inbox.c.processed_at, inbox.c.claimed_by).where(inbox.c.status == "processing")
 )
 _INBOX_DONE = FastStatement(
     update(inbox)
@@ -1671,7 +1719,7 @@ class Pipeline:
 
     @cached_property
     def _intake(self) -> GroupCommit[dict[str, Any], int | None]:
-        return GroupCommit(partial(self.store.begin, urgent=True), _land_in_inbox)
+        return GroupCommit(partial(self.store.inbox.begin, urgent=True), _land_in_inbox)
 
     def process_inbox(self, limit: int = 500, ids: Iterable[int] | None = None) -> int:
         """Ingest pending inbox rows (oldest first), a chunk of rows and their effects per transaction.
@@ -1680,9 +1728,23 @@ class Pipeline:
         what kept the workers behind at a few hundred events a second. A chunk of one system's
         records is read at once (see _Prefetch). A chunk that fails is redone row by row, so a row
         that cannot be ingested fails alone, as it did before; an erasure request ends its chunk,
-        so what arrives after it meets the tombstones."""
-        with self.store.read() as conn:
-            rows = conn.execute(pending_inbox(limit, ids)).fetchall()
+        so what arrives after it meets the tombstones.
+
+        The inbox can be another database than the store (``Store.inbox``), so a chunk is three
+        commits: its rows claimed, their changes, their rows closed. A row claimed by a worker that
+        died before the close goes back to pending after ``INBOX_CLAIM_LEASE`` and is ingested
+        again: its change is in the store already, so the second ingest finds nothing to do."""
+        before = self.clock() - timedelta(seconds=INBOX_CLAIM_LEASE)
+        with self.store.inbox.read() as conn:
+            claims = _CLAIMS.all(conn, {})
+            stale = [c.id for c in claims if _claim_abandoned(c.claimed_by, c.processed_at, before)]
+            if not stale:
+                rows = conn.execute(pending_inbox(limit, ids)).fetchall()
+        if stale:
+            log.warning("inbox.reclaimed", rows=len(stale))
+            self._release_inbox(stale)
+            with self.store.inbox.read() as conn:
+                rows = conn.execute(pending_inbox(limit, ids)).fetchall()
         chunk: list[Any] = []
         for n, row in enumerate(rows):
             chunk.append(row)
@@ -1706,7 +1768,7 @@ class Pipeline:
                 try:
                     self.erase(row_of.entity, cid, trace_id=row_of.trace_id)
                 except Exception:
-                    with self.store.begin() as conn:  # not erased: back to pending, the sweep retries it
+                    with self.store.inbox.begin() as conn:  # not erased: back to pending, the sweep retries it
                         conn.execute(update(inbox).where(inbox.c.id == row_of.id).values(status="pending"))
                     raise
         return len(rows)
@@ -1720,7 +1782,13 @@ class Pipeline:
             self._dead_letter(
                 conn, "ingest", row.system, row.entity, None, None, row.payload, failure, row.trace_id, ref_id=row.id
             )
+        with self.store.inbox.begin() as conn:
             _INBOX_DONE.run(conn, {"i": row.id, "status": "dead", "now": self.clock()})
+
+    def _release_inbox(self, ids: list[int]) -> None:
+        """Claimed inbox rows back to pending (their ingest did not commit)."""
+        with self.store.inbox.begin() as conn:
+            _INBOX_RELEASE.many(conn, [{"i": i} for i in ids])
 
     def _inbox_system(self, row: Any) -> System | None:
         """The system an inbox row is from, if this deployment reads its entity from there."""
@@ -1732,43 +1800,56 @@ class Pipeline:
         return system
 
     def _inbox_chunk(self, rows: list[Any]) -> list[tuple[Any, str]]:
-        """Ingest ``rows`` in one transaction; the (row, canonical id) of each erasure request in them."""
+        """Ingest ``rows`` in one transaction; the (row, canonical id) of each erasure request in them.
+
+        Claimed first, in a transaction of the inbox's own (a row another worker claimed is left to
+        it), and closed after the ingest's commit; released again if the ingest did not commit."""
+        claim = {"now": self.clock(), "by": _claimant()}
+        with self.store.inbox.begin() as conn:
+            rows = [r for r in rows if _INBOX_CLAIM.run(conn, {**claim, "i": r.id, "a": r.attempts + 1}) == 1]
+        if not rows:
+            return []
         erasures: list[tuple[Any, str]] = []
-        with self.store.begin() as conn:
-            prefetch = None
-            kinds = {(r.system, r.entity, r.kind == "erase") for r in rows}
-            if len(kinds) == 1:  # records of one system and entity: read what they need at once
-                first = rows[0]
-                system = self._inbox_system(first)
-                if system is not None and first.kind != "erase":
-                    prefetch = self._prefetch(conn, system, first.entity, [r.payload for r in rows])
-            for row in rows:
-                if _INBOX_CLAIM.run(conn, {"i": row.id, "a": row.attempts + 1}) != 1:
-                    continue
-                system = self._inbox_system(row)
-                if system is None:
-                    # an event this deployment does not sync (an unknown topic): kept, recorded, not applied
-                    log.info("inbox.ignored", system=row.system, entity=row.entity, trace_id=row.trace_id)
-                    status = "ignored"
-                elif row.kind == "erase":
-                    # a right-to-erasure request from a system (Shopify's customers/redact): erase everywhere
-                    native_id = system.entity(row.entity).native_id(row.payload)
-                    cid = self._xref(conn, row.entity, system.name, native_id) if native_id is not None else None
-                    if cid is not None:
-                        erasures.append((row, cid))
-                    status = "done"
-                else:
-                    result = self.ingest(
-                        row.system,
-                        row.entity,
-                        row.payload,
-                        deleted=row.kind == "delete",
-                        trace_id=row.trace_id,
-                        conn=conn,
-                        prefetch=prefetch,
-                    )
-                    status = "dead" if result.outcome == "dead" else "done"
-                _INBOX_DONE.run(conn, {"i": row.id, "status": status, "now": self.clock()})
+        closed: list[dict[str, Any]] = []
+        try:
+            with self.store.begin() as conn:
+                prefetch = None
+                kinds = {(r.system, r.entity, r.kind == "erase") for r in rows}
+                if len(kinds) == 1:  # records of one system and entity: read what they need at once
+                    first = rows[0]
+                    system = self._inbox_system(first)
+                    if system is not None and first.kind != "erase":
+                        prefetch = self._prefetch(conn, system, first.entity, [r.payload for r in rows])
+                for row in rows:
+                    system = self._inbox_system(row)
+                    if system is None:
+                        # an event this deployment does not sync (an unknown topic): kept, recorded, not applied
+                        log.info("inbox.ignored", system=row.system, entity=row.entity, trace_id=row.trace_id)
+                        status = "ignored"
+                    elif row.kind == "erase":
+                        # a right-to-erasure request from a system (Shopify's customers/redact): erase everywhere
+                        native_id = system.entity(row.entity).native_id(row.payload)
+                        cid = self._xref(conn, row.entity, system.name, native_id) if native_id is not None else None
+                        if cid is not None:
+                            erasures.append((row, cid))
+                        status = "done"
+                    else:
+                        result = self.ingest(
+                            row.system,
+                            row.entity,
+                            row.payload,
+                            deleted=row.kind == "delete",
+                            trace_id=row.trace_id,
+                            conn=conn,
+                            prefetch=prefetch,
+                        )
+                        status = "dead" if result.outcome == "dead" else "done"
+                    closed.append({"i": row.id, "status": status, "now": self.clock()})
+        except BaseException:
+            self._release_inbox([r.id for r in rows])
+            raise
+        with self.store.inbox.begin() as conn:
+            _INBOX_DONE.many(conn, closed)
         return erasures
 
     def drain(self, max_rounds: int = 100) -> int:

@@ -157,8 +157,9 @@ class Stack:
             self.settle()
 
     def _idle(self) -> bool:
-        with self.pipeline.store.begin() as conn:
+        with self.pipeline.store.inbox.read() as conn:
             waiting = conn.execute(select(inbox.c.id).where(inbox.c.status == "pending").limit(1)).first()
+        with self.pipeline.store.read() as conn:
             busy = conn.execute(
                 select(outbox.c.id).where(outbox.c.status.in_(("pending", "inflight"))).limit(1)
             ).first()

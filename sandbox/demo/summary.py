@@ -49,7 +49,12 @@ class Summary:
 
 def summarise(store: Store, hub: str) -> Summary:
     s = Summary()
-    with store.begin() as conn:
+    with store.inbox.read() as conn:  # on SQLite a file of its own
+        s.changes_in = int(conn.execute(select(func.count()).select_from(inbox)).scalar() or 0)
+        s.pending_inbox = int(
+            conn.execute(select(func.count()).select_from(inbox).where(inbox.c.status == "pending")).scalar() or 0
+        )
+    with store.read() as conn:
         s.customers = int(
             conn.execute(
                 select(func.count())
@@ -104,12 +109,8 @@ def summarise(store: Store, hub: str) -> Summary:
                 select(dead_letters.c.status, func.count()).group_by(dead_letters.c.status)
             ).fetchall()
         }
-        s.changes_in = int(conn.execute(select(func.count()).select_from(inbox)).scalar() or 0)
         s.writes_done = int(
             conn.execute(select(func.count()).select_from(outbox).where(outbox.c.status == "done")).scalar() or 0
-        )
-        s.pending_inbox = int(
-            conn.execute(select(func.count()).select_from(inbox).where(inbox.c.status == "pending")).scalar() or 0
         )
         s.pending_outbox = int(
             conn.execute(

@@ -63,7 +63,7 @@ class Stack:
         return httpx.post(f"{self.url}/webhooks/{path}", content=body, headers=sent, timeout=10)
 
     def rows(self, table: Any, *where: Any) -> list[Any]:
-        with self.pipeline.store.begin() as conn:
+        with self.pipeline.store.of(table).read() as conn:
             return list(conn.execute(select(table).where(*where).order_by(table.c.id)))
 
 

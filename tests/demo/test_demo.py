@@ -39,10 +39,11 @@ def test_the_day_completes_and_its_summary_matches_the_store_and_the_systems():
     printed = console.export_text()
     store = Store(result.store_url, migrate_schema=False)
     try:
-        with store.begin() as conn:
+        with store.read() as conn, store.inbox.read() as inbox_conn:
 
             def count(table, *where):
-                return int(conn.execute(select(func.count()).select_from(table).where(*where)).scalar())
+                on = inbox_conn if table is inbox else conn
+                return int(on.execute(select(func.count()).select_from(table).where(*where)).scalar())
 
             customers = count(golden, golden.c.entity == "customer", golden.c.state == "active")
             orders = count(golden, golden.c.entity == "order")

@@ -145,7 +145,7 @@ def test_webhooks_answer_to_their_signature_only(sqlite_store):
     )
 
     def inbox_rows() -> int:
-        with d.pipeline.store.begin() as conn:
+        with d.pipeline.store.inbox.read() as conn:
             return int(conn.execute(select(func.count()).select_from(inbox)).scalar())
 
     body = webhook_body("ev-1", {"id": "77", "firstName": "Iza", "email": "iza@example.pl"})

@@ -436,6 +436,7 @@ class Storm:
                 f"outbox.{s}": int(c)
                 for s, c in conn.execute(select(outbox.c.status, func.count()).group_by(outbox.c.status))
             }
+        with self.runtime.pipeline.store.inbox.read() as conn:
             out |= {
                 f"inbox.{s}": int(c)
                 for s, c in conn.execute(select(inbox.c.status, func.count()).group_by(inbox.c.status))

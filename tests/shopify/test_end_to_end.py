@@ -89,7 +89,7 @@ class World:
     endpoint: Endpoint
 
     def count(self, table: Any, *where: Any) -> int:
-        with self.pipeline.store.begin() as conn:
+        with self.pipeline.store.of(table).read() as conn:
             return int(conn.execute(select(func.count()).select_from(table).where(*where)).scalar())
 
 

@@ -1,21 +1,32 @@
 """The inbox is ingested a chunk per transaction: the outcome must be what one row at a time gives,
-and a row that cannot be ingested must fail alone (kept as a dead letter)."""
+and a row that cannot be ingested must fail alone (kept as a dead letter). A chunk's rows are
+claimed and closed in the inbox's own transactions: none may be lost or stuck between them."""
 
 from __future__ import annotations
 
+import os
 import random
+import socket
+import sqlite3
+import subprocess
+import sys
+from datetime import timedelta
 from pathlib import Path
 
-from sqlalchemy import select
+import pytest
+from sqlalchemy import select, update
 
+from core.store import db
 from core.store.db import Store
 from core.store.schema import dead_letters, inbox
+from core.sync.pipeline import INBOX_CLAIM_LEASE
 from tests.sync.helpers import deployment
 from tests.sync.test_chunk_prefetch import _shop_record, _state
+from tests.sync.test_store_locking import hammer
 
 
 def _statuses(store: Store) -> list[str]:
-    with store.begin() as conn:
+    with store.inbox.read() as conn:
         return [r.status for r in conn.execute(select(inbox.c.status).order_by(inbox.c.id))]
 
 
@@ -31,7 +42,7 @@ def test_a_backlog_in_chunks_ends_where_one_row_at_a_time_ends(tmp_path: Path):
                 assert dep.pipeline.accept("shop", "customer", f"evt-{n}", dict(record)) is not None
         # When a takes its backlog in chunks and b one row at a time
         assert a.pipeline.process_inbox() == 130
-        with b.pipeline.store.begin() as conn:
+        with b.pipeline.store.inbox.read() as conn:
             ids = [r.id for r in conn.execute(select(inbox.c.id).order_by(inbox.c.id))]
         for i in ids:
             assert b.pipeline.process_inbox(ids=[i]) == 1
@@ -68,6 +79,59 @@ def test_the_pending_backlog_is_read_in_index_order_not_sorted_whole(sqlite_stor
     from core.sync.pipeline import pending_inbox
 
     sql = str(pending_inbox(500).compile(sqlite_store.engine, compile_kwargs={"literal_binds": True}))
-    with sqlite_store.engine.connect() as conn:
+    with sqlite_store.inbox.engine.connect() as conn:
         plan = [row[3] for row in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sql)]
     assert plan == ["SEARCH inbox USING INDEX ix_inbox_status (status=?)"], plan
+
+
+def test_a_row_left_claimed_by_a_worker_that_died_is_ingested_again_and_changes_nothing(sqlite_store: Store):
+    # Given four customers ingested from the inbox
+    d = deployment(sqlite_store)
+    for n in range(4):
+        d.pipeline.accept("shop", "customer", f"evt-{n}", {"id": f"{n}", "email": f"p{n}@example.pl"})
+    assert d.pipeline.process_inbox() == 4
+    before = _state(d)
+    # and their rows left claimed, as when a worker dies between the ingest's commit and the close:
+    # 1 by a process of another host, past the lease; 2 by a process of this host that has exited;
+    # 3 by another host a moment ago, 4 by this process (a worker, or a thread, still at it)
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    host, now = socket.gethostname(), d.pipeline.clock()
+    claims = {
+        1: ("elsewhere:1", now - timedelta(seconds=INBOX_CLAIM_LEASE + 1)),
+        2: (f"{host}:{int(gone.stdout)}", now),
+        3: ("elsewhere:1", now),
+        4: (f"{host}:{os.getpid()}", now),
+    }
+    with sqlite_store.inbox.begin() as conn:
+        for i, (by, at) in claims.items():
+            conn.execute(
+                update(inbox).where(inbox.c.id == i).values(status="processing", processed_at=at, claimed_by=by)
+            )
+    # When the inbox is processed
+    assert d.pipeline.process_inbox() == 2
+    # Then the claims past the lease or of a process gone were taken back and ingested again, without a
+    # second golden version, write or history row; the live claims are left to their workers
+    assert _state(d) == before
+    assert _statuses(sqlite_store) == ["done", "done", "processing", "processing"]
+
+
+def test_rows_whose_ingest_did_not_commit_go_back_to_pending(tmp_path: Path, monkeypatch):
+    # Given a store whose writes wait only 0.3 s for the lock, and three webhooks
+    monkeypatch.setattr(db, "PRAGMAS", tuple(p.replace("busy_timeout=30000", "busy_timeout=300") for p in db.PRAGMAS))
+    store = Store(f"sqlite:///{tmp_path / 'state.db'}")
+    d = deployment(store)
+    for n in range(3):
+        d.pipeline.accept("shop", "customer", f"evt-{n}", {"id": f"{n}", "email": f"p{n}@example.pl"})
+    # When another process holds the store's write lock while the inbox is processed
+    proc = hammer(Path(str(store.engine.url.database)), seconds=30, hold=30, gap=0)
+    try:
+        with pytest.raises(sqlite3.OperationalError, match="locked"):  # BEGIN IMMEDIATE is the driver's
+            d.pipeline.process_inbox()
+    finally:
+        proc.kill()
+        proc.wait()
+    # Then no row is left claimed: all three are pending again, and go in once the lock is free
+    assert _statuses(store) == ["pending"] * 3
+    assert d.pipeline.process_inbox() == 3
+    assert _statuses(store) == ["done"] * 3 and d.golden_count() == 3
+    store.close()

@@ -69,14 +69,15 @@ def inbox_row(n: int) -> dict[str, object]:
 
 
 def opened(tmp_path: Path) -> tuple[Path, Store]:
-    """The store file the other process hammers, and the store under test on it."""
-    path = tmp_path / "state.db"
-    return path, Store(f"sqlite:///{path}")
+    """The inbox file (a webhook's writes go there) the other process hammers, and the store."""
+    store = Store(f"sqlite:///{tmp_path / 'state.db'}")
+    return Path(str(store.inbox.engine.url.database)), store
 
 
-def lock_taken(store: Store) -> bool:
-    """Whether another connection holds the write lock now: one try that does not wait."""
-    raw = sqlite3.connect(str(store.engine.url.database), isolation_level=None, timeout=0)
+def lock_taken(path: Path) -> bool:
+    """Whether another connection holds the write lock of the SQLite file ``path`` now: one try
+    that does not wait."""
+    raw = sqlite3.connect(str(path), isolation_level=None, timeout=0)
     try:
         raw.execute("BEGIN IMMEDIATE")
         raw.execute("ROLLBACK")
@@ -89,13 +90,13 @@ def lock_taken(store: Store) -> bool:
 
 def hammer_commits(store: Store) -> int:
     """How many transactions the other process has committed (one row each), read without the lock."""
-    with store.read() as conn:
+    with store.inbox.read() as conn:
         return int(conn.execute(text("SELECT count(*) FROM hammer")).scalar_one())
 
 
 def timed_write(store: Store, n: int, *, urgent: bool) -> float:
     t0 = time.perf_counter()
-    with store.begin(urgent=urgent) as conn:
+    with store.inbox.begin(urgent=urgent) as conn:
         conn.execute(insert(inbox).values(**inbox_row(n)))
     return time.perf_counter() - t0
 
@@ -118,13 +119,13 @@ def test_an_urgent_write_takes_the_lock_in_the_first_gap_between_another_process
         # and the other process really was holding the lock: a try without waiting finds it taken
         refused = 0
         for _ in range(20):
-            refused += lock_taken(store)
+            refused += lock_taken(path)
             time.sleep(0.002)
         assert refused >= 10
     finally:
         proc.kill()
         proc.wait()
-    with store.begin() as conn:
+    with store.inbox.begin() as conn:
         assert conn.execute(select(func.count()).select_from(inbox)).scalar_one() == 5
     store.close()
 
@@ -155,7 +156,7 @@ def test_an_urgent_write_fails_like_any_write_once_the_lock_stays_taken_past_the
         proc.kill()
         proc.wait()
     # Then nothing was written, and the connection waits in SQLite's busy handler again for others
-    with store.begin() as conn:
+    with store.inbox.begin() as conn:
         assert conn.execute(select(func.count()).select_from(inbox)).scalar_one() == 0
         assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar_one() == 30000
     store.close()
@@ -166,24 +167,24 @@ def test_a_read_takes_no_write_lock_while_another_process_writes(tmp_path):
     timed_write(store, 1, urgent=False)
     proc = hammer(path, seconds=30, hold=30, gap=0)  # holds the write lock throughout
     try:
-        with store.read() as conn:
+        with store.inbox.read() as conn:
             assert conn.execute(select(func.count()).select_from(inbox)).scalar_one() == 1
         # read while the other still held the lock (it holds it 30 s; a BEGIN IMMEDIATE would have waited)
-        assert lock_taken(store) and proc.poll() is None
+        assert lock_taken(path) and proc.poll() is None
     finally:
         proc.kill()
         proc.wait()
 
 
 def test_a_write_in_a_read_transaction_fails_and_the_connection_writes_again_afterwards(store):
-    # When something writes inside store.read()
-    with pytest.raises(sa_exc.DBAPIError), store.read() as conn:
+    # When something writes inside store.inbox.read()
+    with pytest.raises(sa_exc.DBAPIError), store.inbox.read() as conn:
         conn.execute(insert(inbox).values(**inbox_row(1)))
     # Then it was refused (on SQLite before taking the lock), nothing was written, and the next
     # ordinary transaction (the same pooled connection) writes as before
     timed_write(store, 2, urgent=False)
     timed_write(store, 3, urgent=True)
-    with store.read() as conn:
+    with store.inbox.read() as conn:
         assert sorted(conn.execute(select(inbox.c.event_id)).scalars()) == ["e2", "e3"]
         assert conn.execute(text("SELECT 1")).scalar_one() == 1
 
@@ -197,20 +198,20 @@ def test_an_urgent_write_commits_to_disk_runs_no_checkpoint_and_leaves_the_conne
             for p in ("synchronous", "busy_timeout", "wal_autocheckpoint")
         ]
 
-    with store.begin() as conn:
+    with store.inbox.begin() as conn:
         assert settings(conn) == [1, 30000, 1000]  # NORMAL, 30 s, SQLite's default checkpoint
     # When a webhook's row is written
-    with store.begin(urgent=True) as conn:
+    with store.inbox.begin(urgent=True) as conn:
         # Then its commit waits for the disk (FULL), and it leaves the WAL checkpoint to the workers
         assert settings(conn) == [2, 0, 0]
         conn.execute(insert(inbox).values(**inbox_row(1)))
     # and the pooled connection is back to the ordinary settings for whatever uses it next
-    with store.begin() as conn:
+    with store.inbox.begin() as conn:
         assert settings(conn) == [1, 30000, 1000]
     # also after an urgent write that failed (a redelivered event id: the inbox's unique key)
-    with pytest.raises(sa_exc.IntegrityError), store.begin(urgent=True) as conn:
+    with pytest.raises(sa_exc.IntegrityError), store.inbox.begin(urgent=True) as conn:
         conn.execute(insert(inbox).values(**inbox_row(1)))
-    with store.begin() as conn:
+    with store.inbox.begin() as conn:
         assert settings(conn) == [1, 30000, 1000]
         assert conn.execute(select(func.count()).select_from(inbox)).scalar_one() == 1
     store.close()
@@ -236,7 +237,7 @@ def test_a_webhook_lands_in_the_inbox_between_another_process_transactions_and_o
     finally:
         proc.kill()
         proc.wait()
-    with store.read() as conn:
+    with store.inbox.read() as conn:
         assert list(conn.execute(select(inbox.c.id).order_by(inbox.c.id)).scalars()) == rows
     store.close()
 
@@ -253,7 +254,7 @@ def test_webhooks_arriving_while_the_lock_is_taken_share_one_commit_and_each_ret
         row = pipeline.accept("shop", "customer", event, {"id": n})
         results[n] = row
         if row is not None:  # at the moment accept returns, another connection already sees the row
-            with store.read() as conn:
+            with store.inbox.read() as conn:
                 visible[n] = conn.execute(select(inbox.c.id).where(inbox.c.id == row)).first() is not None
 
     # When ten webhooks arrive while another process holds the write lock
@@ -270,7 +271,7 @@ def test_webhooks_arriving_while_the_lock_is_taken_share_one_commit_and_each_ret
     assert len(results) == 10 and len(ids) == len(set(ids)) == 9
     assert [results[3], results[7]].count(None) == 1
     assert visible == {n: True for n, r in results.items() if r is not None}
-    with store.read() as conn:
+    with store.inbox.read() as conn:
         assert conn.execute(select(func.count()).select_from(inbox)).scalar_one() == 9
     store.close()
 
@@ -298,7 +299,7 @@ def test_one_row_that_fails_fails_only_its_own_webhook(tmp_path):
     # Then its caller gets the error (a 500: the sender redelivers it) and the others are stored
     assert isinstance(outcome[2], Exception)
     assert all(isinstance(outcome[n], int) for n in (0, 1, 3, 4)), outcome
-    with store.read() as conn:
+    with store.inbox.read() as conn:
         assert sorted(conn.execute(select(inbox.c.event_id)).scalars()) == ["ev-0", "ev-1", "ev-3", "ev-4"]
     store.close()
 
@@ -327,8 +328,29 @@ def test_when_the_lock_never_comes_every_waiting_webhook_fails_and_nothing_is_ac
         proc.wait()
     assert all(isinstance(o, sa_exc.OperationalError) and "locked" in str(o) for o in outcome.values()), outcome
     assert len(outcome) == 3
-    with store.read() as conn:
+    with store.inbox.read() as conn:
         assert conn.execute(select(func.count()).select_from(inbox)).scalar_one() == 0
     # and the next webhook, the lock free again, is stored as usual
     assert isinstance(pipeline.accept("shop", "customer", "ev-9", {"id": 9}), int)
+    store.close()
+
+
+def test_a_webhook_lands_while_a_worker_transaction_holds_the_store_write_lock(tmp_path):
+    store = Store(f"sqlite:///{tmp_path / 'state.db'}")
+    pipeline = deployment(store).pipeline
+    main = Path(str(store.engine.url.database))
+    # When another process holds the write lock of the store's own file (as a worker's chunk of
+    # ingests or a flush does) for 30 s
+    proc = hammer(main, seconds=30, hold=30, gap=0)
+    try:
+        # Then a webhook is still landed, and seen by another connection, while that lock is held:
+        # the inbox is a file of its own, with a lock of its own
+        row = pipeline.accept("shop", "customer", "ev-0", {"id": 0})
+        with store.inbox.read() as conn:
+            assert conn.execute(select(inbox.c.id).where(inbox.c.id == row)).first() is not None
+        assert lock_taken(main) and proc.poll() is None
+        assert not lock_taken(Path(str(store.inbox.engine.url.database)))
+    finally:
+        proc.kill()
+        proc.wait()
     store.close()

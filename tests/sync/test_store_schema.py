@@ -1,18 +1,123 @@
 """The Alembic migrations build exactly the tables `core/store/schema.py` declares (on both
-databases), and migrating twice is harmless — so a schema change without its migration fails here."""
+databases), and migrating twice is harmless — so a schema change without its migration fails here.
+On SQLite the inbox is a file of its own with its own revisions; an older store's inbox moves there."""
 
 from __future__ import annotations
 
+import sqlite3
+from datetime import UTC, datetime
+from pathlib import Path
+
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from sqlalchemy import MetaData, inspect, select
 
-from core.store.db import migrate
-from core.store.schema import metadata
+from core.store.db import INBOX_MIGRATIONS, Store, alembic_config, inbox_path, make_engine, migrate
+from core.store.schema import inbox, metadata
+from tests.sync.helpers import deployment
+
+
+def _declared(names: set[str]) -> MetaData:
+    subset = MetaData(naming_convention=metadata.naming_convention)
+    for name in names:
+        metadata.tables[name].to_metadata(subset)
+    return subset
 
 
 def test_migrations_match_the_declared_schema(store):
     migrate(store.engine)  # a second run changes nothing
-    with store.engine.connect() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn), metadata)
-    assert diff == []
-    assert {"golden", "xref", "sync_base", "inbox", "outbox", "dead_letters", "tombstones"} <= set(metadata.tables)
+    everything = set(metadata.tables)
+    held = {store: everything}
+    if store.inbox is not store:  # SQLite: the inbox in its own file, everything else in the store's
+        migrate(store.inbox.engine, INBOX_MIGRATIONS)
+        held = {store: everything - {"inbox"}, store.inbox: {"inbox"}}
+    for db, names in held.items():
+        with db.engine.connect() as conn:
+            diff = compare_metadata(MigrationContext.configure(conn), _declared(names))
+        assert diff == [], (db.url, diff)
+    assert {"golden", "xref", "sync_base", "inbox", "outbox", "dead_letters", "tombstones"} <= everything
+
+
+def test_an_older_sqlite_store_moves_its_inbox_to_its_own_file_and_keeps_every_row(tmp_path: Path):
+    # Given a store from before the inbox had a file of its own, with three webhooks in its inbox
+    path = tmp_path / "state.db"
+    engine = make_engine(f"sqlite:///{path}")
+    cfg = alembic_config(f"sqlite:///{path}")
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0003")
+    at = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+    with engine.begin() as conn:
+        for n, status in enumerate(("done", "done", "pending")):
+            conn.execute(
+                inbox.insert().values(
+                    system="shop",
+                    entity="customer",
+                    event_id=f"ev-{n}",
+                    kind="upsert",
+                    payload={"id": n, "email": f"ann{n}@example.pl"},
+                    status=status,
+                    attempts=1 if status == "done" else 0,
+                    trace_id=f"t{n}",
+                    received_at=at,
+                    processed_at=at if status == "done" else None,
+                )
+            )
+    engine.dispose()
+    assert not inbox_path(str(path)).exists()
+    # When it is opened by this version (twice: a second start finds nothing left to move)
+    Store(f"sqlite:///{path}").close()
+    store = Store(f"sqlite:///{path}")
+    try:
+        # Then its inbox rows are in the inbox file, the same ids and contents, and the old table is gone
+        assert Path(str(store.inbox.engine.url.database)) == tmp_path / "state.inbox.db"
+        with store.inbox.read() as conn:
+            rows = conn.execute(select(inbox).order_by(inbox.c.id)).fetchall()
+        assert [(r.id, r.event_id, r.status, r.payload["email"], r.received_at) for r in rows] == [
+            (1, "ev-0", "done", "ann0@example.pl", at),
+            (2, "ev-1", "done", "ann1@example.pl", at),
+            (3, "ev-2", "pending", "ann2@example.pl", at),
+        ]
+        assert "inbox" not in inspect(store.engine).get_table_names()
+        # and a redelivery of a moved event is still one; the pending row is ingested from there
+        pipeline = deployment(store).pipeline
+        assert pipeline.accept("shop", "customer", "ev-1", {"id": 1}) is None
+        assert pipeline.process_inbox() == 1
+        with store.inbox.read() as conn:
+            assert conn.execute(select(inbox.c.status).where(inbox.c.id == 3)).scalar_one() == "done"
+    finally:
+        store.close()
+
+
+def test_a_copy_cut_short_is_done_again_without_a_duplicate(tmp_path: Path):
+    # Given an older store whose move was cut short after the inbox file had the row committed
+    path = tmp_path / "state.db"
+    engine = make_engine(f"sqlite:///{path}")
+    cfg = alembic_config(f"sqlite:///{path}")
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0003")
+        conn.exec_driver_sql(
+            "INSERT INTO inbox (id, system, entity, event_id, kind, payload, status, attempts, trace_id, received_at)"
+            " VALUES (7, 'shop', 'customer', 'ev-7', 'upsert', '{}', 'pending', 0, 't7', '2026-12-01 09:00:00.000000')"
+        )
+    engine.dispose()
+    target = make_engine(f"sqlite:///{inbox_path(str(path))}")
+    migrate(target, INBOX_MIGRATIONS)
+    target.dispose()
+    raw = sqlite3.connect(inbox_path(str(path)))
+    raw.execute(
+        "INSERT INTO inbox (id, system, entity, event_id, kind, payload, status, attempts, trace_id, received_at)"
+        " VALUES (7, 'shop', 'customer', 'ev-7', 'upsert', '{}', 'pending', 0, 't7', '2026-12-01 09:00:00.000000')"
+    )
+    raw.commit()
+    raw.close()
+    # When the store is opened
+    store = Store(f"sqlite:///{path}")
+    try:
+        # Then the row is there once
+        with store.inbox.read() as conn:
+            assert [r.id for r in conn.execute(select(inbox.c.id))] == [7]
+    finally:
+        store.close()

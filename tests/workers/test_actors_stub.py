@@ -96,7 +96,7 @@ def test_an_accepted_change_is_ingested_and_flushed_by_the_actors(rig: Rig):
     assert sorted(crm) == [f"ann{n}@example.pl" for n in range(3)]
     assert all(r[EXTERNAL_ID] for r in crm.values())
     assert [r.status for r in rig.outbox_rows()] == ["done"] * 3
-    with rig.d.pipeline.store.begin() as conn:
+    with rig.d.pipeline.store.inbox.read() as conn:
         assert {r.status for r in conn.execute(select(inbox.c.status))} == {"done"}
     # and the three rows went out in one batch (the flush waited for its window)
     assert len(rig.d.crm.writes) == 3 and rig.d.crm.calls <= 6
@@ -261,7 +261,7 @@ def test_webhooks_wake_the_ingest_coalesced_and_no_row_waits_for_the_sweep(store
         # Then every row reached the CRM
         crm = {r["email"] for r in d.crm.system.live("customer").values()}
         assert crm == {f"ann{n}@example.pl" for n in range(40)}
-        with store.begin() as conn:
+        with store.inbox.read() as conn:
             assert {r.status for r in conn.execute(select(inbox.c.status))} == {"done"}
         # with at most one message at once and one delayed per window (not one per webhook)
         windows = int(took * 1000 / INBOX_WAKE_MS) + 1

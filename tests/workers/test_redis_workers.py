@@ -68,6 +68,7 @@ class Cluster:
                 f"outbox.{s}": int(c)
                 for s, c in conn.execute(select(outbox.c.status, func.count()).group_by(outbox.c.status))
             }
+        with self.runtime.pipeline.store.inbox.read() as conn:
             out.update(
                 {
                     f"inbox.{s}": int(c)
