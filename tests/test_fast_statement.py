@@ -91,7 +91,7 @@ def test_a_constraint_violation_is_sqlalchemys_integrity_error(store: Store) -> 
         "trace_id": "t",
         "received_at": _NOW,
     }
-    with store.begin() as conn:
+    with store.inbox.begin() as conn:
         insert_inbox.run(conn, event)
-    with store.begin() as conn, pytest.raises(IntegrityError):
+    with store.inbox.begin() as conn, pytest.raises(IntegrityError):
         insert_inbox.run(conn, event)
