@@ -251,8 +251,16 @@ def why(results: list[dict[str, Any]], alone: dict[str, Any], workers: int) -> l
         "took turns at the store's write lock to find the rows taken already (200/s, 20 s: webhook → hub "
         "p95 2.5–3.5 s before, 1.1–1.9 s after).",
         "",
+        "Since the afternoon of 2026-12-03 the inbox is a SQLite file of its own (`Store.inbox`, "
+        "`core/store/db.py`): SQLite has one write lock per file, and in the store's file a webhook waited "
+        "for whichever worker transaction held it — a chunk of ingests, a flush, a poll of the CRM's echo "
+        "— which at 200/s was most of the time. Now it waits only for the workers' claim and close of inbox "
+        "rows, one short transaction each per chunk. A/B at 200/s, the same host the same afternoon: "
+        "before (60 s) ack p50 / p95 / p99 51.8 / 159.5 / 249.4 ms, recording it p99 197.9 ms; after (20 s) "
+        "8.9 / 94.9 / 173.7 ms, recording it p99 78.0 ms.",
+        "",
         "How a webhook is recorded: concurrent webhooks share one transaction (a group "
-        "commit, `core/store/group.py`): the first takes SQLite's write lock, writes every event that "
+        "commit, `core/store/group.py`): the first takes the inbox file's write lock, writes every event that "
         "queued meanwhile and commits once (`synchronous=FULL`: on disk before any of them is answered 202; "
         "the WAL checkpoint is left to the workers), the others wait for that commit without polling. The "
         "lock is asked for every ≤ 1 ms (`Store.begin(urgent=True)`, `core/store/db.py`) instead of in "
@@ -270,23 +278,21 @@ def why(results: list[dict[str, Any]], alone: dict[str, Any], workers: int) -> l
         )
         lines += [
             "",
-            f"**Why the acknowledgement goal is missed** (at {rates}; {waits}). Recording the event waits "
-            "for the worker transaction in hand when it arrives: a chunk of inbox rows or of the CRM's echo "
-            "(a flush reads the CRM before it writes), a flush's claim and results. At 200/s the workers "
-            "hold SQLite's one write lock most of the time, so even the median webhook waits for one of "
-            "them; with no worker running, the same webhooks are answered in the times of the last row. "
-            "`bench/ack_probe.py` breaks the time down (the web app's side and each worker transaction's "
-            "hold of the lock). What would fix it: the inbox in its own SQLite file, so that the web app "
-            "contends only with the workers' claim and close of inbox rows (needs `process_inbox` to claim "
-            "and close rows in their own transactions, the change applied idempotently between them); "
-            "worker transactions kept shorter (less CPU per change: a chunk's writes batched like its "
-            "reads); or the PostgreSQL store, where an INSERT waits for no other transaction — on a machine "
-            "with cores to spare: on this one (`--store postgresql --rates 200 --seconds 20`, 2026-12-03) the "
-            "server's processes took the CPU the web app needed, and the acknowledgement p99 was 331 ms "
-            "(recording 224 ms), webhook → hub p95 32 s. Tried and reverted on 2026-12-03: the workers "
-            "committing after each record while a webhook waited (a mark file beside the database, "
-            "refreshed by the waiting webhook): recording p50 halved, p99 stayed, and webhook → hub p95 "
-            "grew to 14 s from the commits.",
+            f"**Why the acknowledgement goal is missed** (at {rates}; {waits}). Since the inbox has a "
+            "file of its own, recording an event waits only for the workers' claim and close of inbox "
+            "rows, and what is left of the tail is mostly the web app's process waiting for a CPU: on 2 "
+            "cores it shares them with the sender, two worker processes, redis-server and the emulators, "
+            "and at 200/s the workers alone keep most of a core busy. With no worker running the same "
+            "webhooks are answered in the times of the last row. `bench/ack_probe.py` breaks the time "
+            "down (HTTP and the event loop, the thread pool hand-off, the INSERT and its commit, the Redis "
+            "enqueue). What would fix it: a core for the web app (`synchub api` on its own machine or "
+            "pinned), less worker CPU per change (a chunk's writes batched like its reads), or the "
+            "PostgreSQL store on a machine with cores to spare: on this one (`--store postgresql "
+            "--rates 200 --seconds 20`, 2026-12-03, before the inbox file) the server's processes took the "
+            "CPU the web app needed, and the acknowledgement p99 was 331 ms (recording 224 ms), webhook → "
+            "hub p95 32 s. Tried and reverted on 2026-12-03: the workers committing after each record "
+            "while a webhook waited (a mark file beside the database, refreshed by the waiting webhook): "
+            "recording p50 halved, p99 stayed, and webhook → hub p95 grew to 14 s from the commits.",
         ]
     if missed_e2e:
         rates = ", ".join(f"{r['rate']}/s" for r in missed_e2e)
