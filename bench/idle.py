@@ -38,9 +38,10 @@ GOAL_WRITES = 0
 
 
 class _SqliteWrites:
-    """Counts write statements and changed rows on every SQLite connection the engine opens."""
+    """Counts write statements and changed rows on every SQLite connection the engines open (the
+    store's file and its inbox's)."""
 
-    def __init__(self, engine: Any) -> None:
+    def __init__(self, *engines: Any) -> None:
         from sqlalchemy import event
 
         self.connections: list[Any] = []
@@ -51,12 +52,13 @@ class _SqliteWrites:
             if head.startswith(("INSERT", "UPDATE", "DELETE", "REPLACE")):
                 self.statements += 1
 
-        @event.listens_for(engine, "connect")
         def _on_connect(dbapi_conn: Any, _record: Any) -> None:
             dbapi_conn.set_trace_callback(trace)
             self.connections.append(dbapi_conn)
 
-        engine.dispose()  # reconnect, so every pooled connection is traced from now on
+        for engine in engines:
+            event.listen(engine, "connect", _on_connect)
+            engine.dispose()  # reconnect, so every pooled connection is traced from now on
 
     def rows(self) -> int:
         return sum(c.total_changes for c in self.connections)
@@ -83,7 +85,7 @@ def run(url: str, customers: int, cycles: int, seed: int) -> dict[str, Any]:
     pipeline.drain()
     engine = pipeline.store.engine
     sqlite = pipeline.store.dialect == "sqlite"
-    counter = _SqliteWrites(engine) if sqlite else None
+    counter = _SqliteWrites(engine, pipeline.store.inbox.engine) if sqlite else None
     pipeline.drain()  # one settling round on the traced connections (nothing to do)
     reads = sum(
         1 for s in pipeline.systems.all() for e in s.flows if s.reads(e) and e in s.mapping.entities and s.connector
