@@ -34,7 +34,7 @@ from core import metrics
 from core.connector import WebhookRejected
 from core.errors import ConfigError, TransientError
 from core.logging import register_secrets, scrub, secret_values
-from core.store.schema import golden
+from core.store.schema import golden, inbox
 from core.sync import intake
 from core.sync import operations as ops
 from core.sync import trace as tracing
@@ -451,9 +451,12 @@ def create_app(
 
     async def readyz(request: Request) -> Response:
         def store_check() -> None:
-            with pipeline.store.begin() as conn:
+            # reads only: a probe every few seconds must not queue for the write lock webhooks wait on
+            with pipeline.store.read() as conn:
                 conn.execute(text("SELECT 1"))
                 conn.execute(select(golden.c.id).limit(1))
+            with pipeline.store.inbox.read() as conn:  # where webhooks land (on SQLite its own file)
+                conn.execute(select(inbox.c.id).limit(1))
 
         results: dict[str, str] = {}
         for name, check in {"store": store_check, **checks}.items():

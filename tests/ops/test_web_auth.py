@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import os
 import re
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -181,3 +182,25 @@ def test_health_and_readiness(sqlite_store):
     with TestClient(create_app(d.pipeline, ready_checks={"broker": broker_down}), base_url="http://127.0.0.1") as c:
         r = c.get("/readyz")
         assert r.status_code == 503 and r.json()["broker"].startswith("unreachable")
+
+
+def test_readiness_reads_without_the_write_lock_and_covers_the_inbox(sqlite_store):
+    from tests.sync.test_store_locking import hammer
+
+    d = ops_deployment(sqlite_store)
+    with TestClient(create_app(d.pipeline), base_url="http://127.0.0.1") as client:
+        # While another process holds the store's write lock, the probe still answers ready
+        proc = hammer(Path(str(sqlite_store.engine.url.database)), seconds=30, hold=30, gap=0)
+        try:
+            assert client.get("/readyz").json() == {"status": "ok", "store": "ok"}
+            assert proc.poll() is None  # still holding it
+        finally:
+            proc.kill()
+            proc.wait()
+        # and once webhooks could not land (the inbox file lost its table), it says so
+        raw = sqlite3.connect(str(sqlite_store.inbox.engine.url.database))
+        raw.execute("DROP TABLE inbox")
+        raw.commit()
+        raw.close()
+        r = client.get("/readyz")
+        assert r.status_code == 503 and r.json()["store"].startswith("unreachable")
