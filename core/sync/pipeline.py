@@ -1731,9 +1731,10 @@ class Pipeline:
         so what arrives after it meets the tombstones.
 
         The inbox can be another database than the store (``Store.inbox``), so a chunk is three
-        commits: its rows claimed, their changes, their rows closed. A row claimed by a worker that
-        died before the close goes back to pending after ``INBOX_CLAIM_LEASE`` and is ingested
-        again: its change is in the store already, so the second ingest finds nothing to do."""
+        commits: its rows claimed, their changes, their rows closed (an erasure request's once the
+        erasure is made). A row claimed by a worker that died before the close goes back to pending
+        — at once if that worker ran on this host, else after ``INBOX_CLAIM_LEASE`` — and is
+        ingested again: its change is in the store already, so the second ingest finds nothing to do."""
         before = self.clock() - timedelta(seconds=INBOX_CLAIM_LEASE)
         with self.store.inbox.read() as conn:
             claims = _CLAIMS.all(conn, {})
@@ -1768,9 +1769,10 @@ class Pipeline:
                 try:
                     self.erase(row_of.entity, cid, trace_id=row_of.trace_id)
                 except Exception:
-                    with self.store.inbox.begin() as conn:  # not erased: back to pending, the sweep retries it
-                        conn.execute(update(inbox).where(inbox.c.id == row_of.id).values(status="pending"))
+                    self._release_inbox([row_of.id])  # not erased: back to pending, the sweep retries it
                     raise
+                with self.store.inbox.begin() as conn:  # closed only once erased: a crash before is redone
+                    _INBOX_DONE.run(conn, {"i": row_of.id, "status": "done", "now": self.clock()})
         return len(rows)
 
     def _inbox_failed(self, row: Any, error: Exception) -> None:
@@ -1832,6 +1834,7 @@ class Pipeline:
                         cid = self._xref(conn, row.entity, system.name, native_id) if native_id is not None else None
                         if cid is not None:
                             erasures.append((row, cid))
+                            continue  # left claimed: closed by process_inbox once the erasure is made
                         status = "done"
                     else:
                         result = self.ingest(

@@ -18,8 +18,8 @@ from sqlalchemy import select, update
 
 from core.store import db
 from core.store.db import Store
-from core.store.schema import dead_letters, inbox
-from core.sync.pipeline import INBOX_CLAIM_LEASE
+from core.store.schema import dead_letters, golden, inbox
+from core.sync.pipeline import INBOX_CLAIM_LEASE, pending_inbox
 from tests.sync.helpers import deployment
 from tests.sync.test_chunk_prefetch import _shop_record, _state
 from tests.sync.test_store_locking import hammer
@@ -76,7 +76,6 @@ def test_a_row_that_cannot_be_ingested_fails_alone_and_is_kept(sqlite_store: Sto
 def test_the_pending_backlog_is_read_in_index_order_not_sorted_whole(sqlite_store: Store):
     # A flood of webhooks can leave a backlog of many thousand rows; each read of its oldest 500 must
     # walk the index, not sort every pending row first (which made draining it quadratic)
-    from core.sync.pipeline import pending_inbox
 
     sql = str(pending_inbox(500).compile(sqlite_store.engine, compile_kwargs={"literal_binds": True}))
     with sqlite_store.inbox.engine.connect() as conn:
@@ -135,3 +134,27 @@ def test_rows_whose_ingest_did_not_commit_go_back_to_pending(tmp_path: Path, mon
     assert d.pipeline.process_inbox() == 3
     assert _statuses(store) == ["done"] * 3 and d.golden_count() == 3
     store.close()
+
+
+def test_an_erasure_request_stays_claimed_until_the_erasure_is_made(sqlite_store: Store):
+    # Given a customer in the hub and a right-to-erasure request for them in the inbox
+    d = deployment(sqlite_store)
+    d.pipeline.accept("shop", "customer", "evt-0", {"id": "0", "email": "p0@example.pl"})
+    assert d.pipeline.process_inbox() == 1
+    d.pipeline.accept("shop", "customer", "redact-0", {"id": "0"}, op="erase")
+    with sqlite_store.inbox.read() as conn:
+        (row,) = conn.execute(pending_inbox(10)).fetchall()
+    # When its chunk is ingested (and the worker dies before making the erasure)
+    (erasure,) = d.pipeline._inbox_chunk([row])
+    # Then the row is not closed: it is still claimed, so the request is not lost
+    assert erasure[0].id == row.id
+    assert _statuses(sqlite_store) == ["done", "processing"]
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    with sqlite_store.inbox.begin() as conn:  # as the claim of a process that has exited
+        claimant = f"{socket.gethostname()}:{int(gone.stdout)}"
+        conn.execute(update(inbox).where(inbox.c.id == row.id).values(claimed_by=claimant))
+    # and the next worker takes it back, makes the erasure and only then closes the row
+    assert d.pipeline.process_inbox() == 1
+    with sqlite_store.read() as conn:
+        assert conn.execute(select(golden.c.state).where(golden.c.entity == "customer")).scalar_one() == "erased"
+    assert _statuses(sqlite_store) == ["done", "done"]
