@@ -83,9 +83,9 @@ def test_the_pending_backlog_is_read_in_index_order_not_sorted_whole(sqlite_stor
     assert plan == ["SEARCH inbox USING INDEX ix_inbox_status (status=?)"], plan
 
 
-def test_a_row_left_claimed_by_a_worker_that_died_is_ingested_again_and_changes_nothing(sqlite_store: Store):
+def test_a_row_left_claimed_by_a_worker_that_died_is_ingested_again_and_changes_nothing(store: Store):
     # Given four customers ingested from the inbox
-    d = deployment(sqlite_store)
+    d = deployment(store)
     for n in range(4):
         d.pipeline.accept("shop", "customer", f"evt-{n}", {"id": f"{n}", "email": f"p{n}@example.pl"})
     assert d.pipeline.process_inbox() == 4
@@ -101,7 +101,7 @@ def test_a_row_left_claimed_by_a_worker_that_died_is_ingested_again_and_changes_
         3: ("elsewhere:1", now),
         4: (f"{host}:{os.getpid()}", now),
     }
-    with sqlite_store.inbox.begin() as conn:
+    with store.inbox.begin() as conn:
         for i, (by, at) in claims.items():
             conn.execute(
                 update(inbox).where(inbox.c.id == i).values(status="processing", processed_at=at, claimed_by=by)
@@ -111,7 +111,7 @@ def test_a_row_left_claimed_by_a_worker_that_died_is_ingested_again_and_changes_
     # Then the claims past the lease or of a process gone were taken back and ingested again, without a
     # second golden version, write or history row; the live claims are left to their workers
     assert _state(d) == before
-    assert _statuses(sqlite_store) == ["done", "done", "processing", "processing"]
+    assert _statuses(store) == ["done", "done", "processing", "processing"]
 
 
 def test_rows_whose_ingest_did_not_commit_go_back_to_pending(tmp_path: Path, monkeypatch):
@@ -136,25 +136,25 @@ def test_rows_whose_ingest_did_not_commit_go_back_to_pending(tmp_path: Path, mon
     store.close()
 
 
-def test_an_erasure_request_stays_claimed_until_the_erasure_is_made(sqlite_store: Store):
+def test_an_erasure_request_stays_claimed_until_the_erasure_is_made(store: Store):
     # Given a customer in the hub and a right-to-erasure request for them in the inbox
-    d = deployment(sqlite_store)
+    d = deployment(store)
     d.pipeline.accept("shop", "customer", "evt-0", {"id": "0", "email": "p0@example.pl"})
     assert d.pipeline.process_inbox() == 1
     d.pipeline.accept("shop", "customer", "redact-0", {"id": "0"}, op="erase")
-    with sqlite_store.inbox.read() as conn:
+    with store.inbox.read() as conn:
         (row,) = conn.execute(pending_inbox(10)).fetchall()
     # When its chunk is ingested (and the worker dies before making the erasure)
     (erasure,) = d.pipeline._inbox_chunk([row])
     # Then the row is not closed: it is still claimed, so the request is not lost
     assert erasure[0].id == row.id
-    assert _statuses(sqlite_store) == ["done", "processing"]
+    assert _statuses(store) == ["done", "processing"]
     gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
-    with sqlite_store.inbox.begin() as conn:  # as the claim of a process that has exited
+    with store.inbox.begin() as conn:  # as the claim of a process that has exited
         claimant = f"{socket.gethostname()}:{int(gone.stdout)}"
         conn.execute(update(inbox).where(inbox.c.id == row.id).values(claimed_by=claimant))
     # and the next worker takes it back, makes the erasure and only then closes the row
     assert d.pipeline.process_inbox() == 1
-    with sqlite_store.read() as conn:
+    with store.read() as conn:
         assert conn.execute(select(golden.c.state).where(golden.c.entity == "customer")).scalar_one() == "erased"
-    assert _statuses(sqlite_store) == ["done", "done"]
+    assert _statuses(store) == ["done", "done"]
