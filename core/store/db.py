@@ -28,7 +28,7 @@ its inbox in ``synchub.inbox.db``), opened as ``Store.inbox``. SQLite has one wr
 in the store's one file a webhook waited for whichever worker transaction held it — a chunk of
 ingests, a flush, the CRM's echo — and at 200 webhooks a second the workers held it most of the
 time. In its own file a webhook's INSERT waits only for the workers' claim and close of inbox rows,
-a statement each (``Pipeline.process_inbox``). A change and the close of its inbox row are then two
+a short transaction each per chunk (``Pipeline.process_inbox``). A change and the close of its inbox row are then two
 commits: the row is claimed first, and one left claimed by a worker that died between them goes
 back to pending and is ingested again, which changes nothing the first time wrote. On PostgreSQL,
 where an INSERT waits for no other transaction, ``Store.inbox`` is the store itself.
