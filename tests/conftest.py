@@ -18,6 +18,7 @@ import pytest
 
 from core.store.db import Store
 from sandbox.postgres import PostgresServer
+from sandbox.tryton.server import TrytonServer
 
 
 @pytest.fixture(scope="session")
@@ -76,3 +77,13 @@ def _quiet_logs() -> None:
 
 
 _quiet_logs()
+
+
+@pytest.fixture
+def tryton() -> Iterator[TrytonServer]:
+    """A real trytond of its own (from the cached template: the first use builds it, ~40 s)."""
+    server = TrytonServer()
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -13,10 +13,7 @@ reconcile cost one write per level. Now compared by the mapping's own native pat
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from connectors.shopify import ShopifyConnector
 from connectors.tryton import TrytonConnector
@@ -32,15 +29,6 @@ from tests.tryton.deployment import SalesforceLikeMemory
 
 MAPPINGS = Path(__file__).resolve().parents[2] / "mappings"
 WAREHOUSE = "Magazyn Kraków"
-
-
-@pytest.fixture
-def tryton() -> Iterator[TrytonServer]:
-    server = TrytonServer()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def test_a_reconciliation_of_stock_levels_the_shop_holds_right_repairs_nothing(tmp_path: Path, tryton: TrytonServer):

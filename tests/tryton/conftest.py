@@ -16,15 +16,6 @@ from sandbox.tryton.server import TrytonServer
 
 
 @pytest.fixture
-def tryton() -> Iterator[TrytonServer]:
-    server = TrytonServer()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture
 def erp(tryton: TrytonServer) -> Iterator[Erp]:
     """A Tryton user at work (the test's own session, not the connector's)."""
     user = Erp(tryton)
