@@ -32,8 +32,8 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 
-from core.store.schema import conflicts, dead_letters, field_history, inbox, outbox
-from core.sync.operations import api_usage
+from core.store.schema import conflicts, dead_letters, field_history, outbox
+from core.sync.operations import api_usage, inbox_waiting
 from core.sync.pipeline import Pipeline
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -106,15 +106,9 @@ class StoreCollector(Collector):
                     or 0
                 ),
             )
-        with self.pipeline.store.inbox.read() as conn:  # on SQLite a file of its own
-            for r in conn.execute(
-                select(inbox.c.system, inbox.c.entity, func.count(), func.min(inbox.c.received_at))
-                .where(inbox.c.status.in_(("pending", "processing")))
-                .group_by(inbox.c.system, inbox.c.entity)
-            ):
-                waiting.add_metric([r[0], r[1]], float(r[2]))
-                key = (r[0], r[1])
-                oldest[key] = min(oldest.get(key, r[3]), r[3])
+        for key, r in inbox_waiting(self.pipeline.store).items():
+            waiting.add_metric(list(key), float(r.n))
+            oldest[key] = min(oldest.get(key, r.oldest), r.oldest)
         for system in self.pipeline.systems.all():
             for entity in system.flows:
                 key = (system.name, entity)

@@ -82,6 +82,25 @@ class FlowStatus:
     api_usage: dict[str, float] | None = None
 
 
+def inbox_waiting(store: Store) -> dict[tuple[str, str], Any]:
+    """(system, entity) → how many inbound events wait (``n``) and since when (``oldest``): pending
+    or claimed inbox rows, read from wherever the inbox is (on SQLite a file of its own)."""
+    with store.inbox.read() as conn:
+        return {
+            (r.system, r.entity): r
+            for r in conn.execute(
+                select(
+                    inbox.c.system,
+                    inbox.c.entity,
+                    func.count().label("n"),
+                    func.min(inbox.c.received_at).label("oldest"),
+                )
+                .where(inbox.c.status.in_(("pending", "processing")))
+                .group_by(inbox.c.system, inbox.c.entity)
+            )
+        }
+
+
 def api_usage(connector: Connector | None) -> dict[str, float] | None:
     """A connector's API budget use, when it says: ``api_usage`` (a property or method) returning a
     mapping with ``used`` and ``limit`` (e.g. Salesforce's daily API requests). ``ratio`` is added."""
@@ -105,20 +124,7 @@ def overview(
     """The state of every flow, computed from the store (true whichever process did the work)."""
     now = pipeline.clock()
     since = now - window
-    with pipeline.store.inbox.read() as conn:  # on SQLite a file of its own
-        waiting = {
-            (r.system, r.entity): r
-            for r in conn.execute(
-                select(
-                    inbox.c.system,
-                    inbox.c.entity,
-                    func.count().label("n"),
-                    func.min(inbox.c.received_at).label("oldest"),
-                )
-                .where(inbox.c.status.in_(("pending", "processing")))
-                .group_by(inbox.c.system, inbox.c.entity)
-            )
-        }
+    waiting = inbox_waiting(pipeline.store)
     with pipeline.store.read() as conn:
         queued = {
             (r.system, r.entity): r

@@ -160,3 +160,18 @@ def test_backfill_reads_from_the_beginning_and_is_idempotent(store):
     assert again.outcomes == {"unchanged": 23}
     with pytest.raises(ops.OperationError, match="does not send"):
         ops.backfill(d.pipeline, "crm", "stock_level")
+
+
+def test_webhooks_not_yet_ingested_are_counted_as_waiting_from_the_inbox(store):
+    # Given two webhooks from the shop landed in the inbox and not yet ingested
+    d = ops_deployment(store)
+    for n in range(2):
+        assert d.pipeline.accept("shop", "customer", f"evt-{n}", {"id": f"{n}", "email": f"p{n}@example.pl"})
+    # Then the overview and /metrics count them as waiting, read from the inbox (on SQLite its own file)
+    flows = {(f.system, f.entity): f for f in ops.overview(d.pipeline)}
+    assert flows[("shop", "customer")].inbox_pending == 2
+    text = metrics.render(metrics.registry_for(d.pipeline)).decode()
+    assert 'synchub_inbox_pending{entity="customer",system="shop"} 2.0' in text
+    # and once ingested, nothing waits
+    assert d.pipeline.process_inbox() == 2
+    assert {(f.system, f.entity): f for f in ops.overview(d.pipeline)}[("shop", "customer")].inbox_pending == 0
