@@ -122,6 +122,9 @@ class StateSettings(_Section):
     sqlite_mmap_mb: int = Field(256, ge=0)
     """SQLite only: how much of the database file is memory-mapped, in MiB (``PRAGMA mmap_size``);
     0 turns the map off. SQLite caps it at 2 GiB unless built otherwise."""
+    inbox_keep: Duration = 7 * 86400.0
+    """How long an ingested (or ignored) webhook's inbox row is kept; the sweep deletes older ones.
+    A redelivery is recognised as one for that long (Shopify retries for 48 hours). 0: forever."""
 
 
 class BrokerSettings(_Section):

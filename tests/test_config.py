@@ -271,3 +271,18 @@ def test_the_operator_commands_open_the_store_with_the_state_tuning(tmp_path: Pa
             raw.close()
     finally:
         store.close()
+
+
+def test_how_long_inbox_rows_are_kept_is_read_from_the_state_section(tmp_path: Path) -> None:
+    kept = GOOD.replace('[state]\nurl = "sqlite:///{db}"', '[state]\nurl = "sqlite:///{db}"\ninbox_keep = "3d"')
+    assert kept != GOOD
+    for text, seconds in ((kept, 3 * 86400.0), (GOOD, 7 * 86400.0)):  # the default, as documented
+        runtime = runtime_from_config(load_config(write(tmp_path, text), environ={"TEST_CRM_TOKEN": "x"}))
+        try:
+            assert runtime.inbox_keep == seconds
+        finally:
+            runtime.close()
+    bad = GOOD.replace('[state]\nurl = "sqlite:///{db}"', '[state]\nurl = "sqlite:///{db}"\ninbox_keep = "a week"')
+    line = next(i for i, t in enumerate(bad.splitlines(), 1) if "inbox_keep" in t)
+    problems = errors_of(write(tmp_path, bad), TEST_CRM_TOKEN="x")
+    assert any(f"config.toml:{line}: state.inbox_keep:" in p and "not a duration" in p for p in problems), problems

@@ -192,6 +192,8 @@ def sweep() -> None:
     if stale:
         log.info("sweep.inbox", stale=stale)
         actors().process_inbox.send()
+    if rt.inbox_keep > 0:
+        rt.pipeline.prune_inbox(rt.inbox_keep)
     request_flushes(rt, fresh=True)
 
 

@@ -35,6 +35,8 @@ class Runtime:
     """Seconds a new outbox row may wait for others to fill its batch before a flush is sent."""
     sweep_after: float = 30.0
     """Inbox rows pending longer than this are re-enqueued by the sweep (their message was lost)."""
+    inbox_keep: float = 0.0
+    """Seconds a closed inbox row is kept before the sweep deletes it (``[state] inbox_keep``); 0: forever."""
     max_batches_per_message: int = 20
     """A flush message writes at most this many batches, then hands over to a fresh message."""
     poll_every: dict[tuple[str, str], float] = field(default_factory=dict)
@@ -138,6 +140,7 @@ def runtime_from_config(config: Config) -> Runtime:
         pipeline,
         flush_window=w.flush_window,
         sweep_after=w.sweep_after,
+        inbox_keep=config.state.inbox_keep,
         poll_every=poll_every,
         default_poll_every=w.default_poll_every,
         rate_limits=rate_limits,

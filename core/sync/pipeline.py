@@ -493,6 +493,22 @@ _INBOX_RELEASE = FastStatement(
 _CLAIMS = FastStatement(
     select(inbox.c.id, inbox.c.processed_at, inbox.c.claimed_by).where(inbox.c.status == "processing")
 )
+
+
+def _old_closed(limit: Any) -> Select[Any]:
+    """Inbox rows closed as done or ignored, received before ``before`` (ix_inbox_status: status, received_at)."""
+    return (
+        select(inbox.c.id)
+        .where(
+            or_(inbox.c.status == "done", inbox.c.status == "ignored"),
+            inbox.c.received_at < bindparam("before", type_=inbox.c.received_at.type),
+        )
+        .limit(limit)
+    )
+
+
+_OLD_CLOSED = FastStatement(_old_closed(bindparam("lim", type_=Integer())))
+_PRUNE_INBOX = FastStatement(delete(inbox).where(inbox.c.id.in_(_old_closed(bindparam("lim", type_=Integer())))))
 _INBOX_DONE = FastStatement(
     update(inbox)
     .where(inbox.c.id == bindparam("i"))
@@ -1786,6 +1802,24 @@ class Pipeline:
             )
         with self.store.inbox.begin() as conn:
             _INBOX_DONE.run(conn, {"i": row.id, "status": "dead", "now": self.clock()})
+
+    def prune_inbox(self, keep: float, batch: int = 5000) -> int:
+        """Delete inbox rows closed as done or ignored and received more than ``keep`` seconds ago;
+        the number deleted. A batch per transaction (webhooks wait for none of them long); a dead
+        row stays with its dead letter, a pending or claimed one is still work."""
+        before = self.clock() - timedelta(seconds=keep)
+        deleted = 0
+        with self.store.inbox.read() as conn:
+            if _OLD_CLOSED.one(conn, {"before": before, "lim": 1}) is None:
+                return 0  # the usual sweep: nothing old enough, and no write lock taken
+        while True:
+            with self.store.inbox.begin() as conn:
+                n = _PRUNE_INBOX.run(conn, {"before": before, "lim": batch})
+            deleted += n
+            if n < batch:
+                break
+        log.info("inbox.pruned", rows=deleted, keep_s=keep)
+        return deleted
 
     def _release_inbox(self, ids: list[int]) -> None:
         """Claimed inbox rows back to pending (their ingest did not commit)."""

@@ -158,3 +158,29 @@ def test_an_erasure_request_stays_claimed_until_the_erasure_is_made(store: Store
     with store.read() as conn:
         assert conn.execute(select(golden.c.state).where(golden.c.entity == "customer")).scalar_one() == "erased"
     assert _statuses(store) == ["done", "done"]
+
+
+def test_closed_inbox_rows_older_than_the_keep_are_pruned_and_the_rest_kept(store: Store):
+    # Given a week-old done row, an ignored one and a dead one, one pending and one claimed,
+    # and a done row from today
+    d = deployment(store)
+    for n in range(5):
+        d.pipeline.accept("shop", "customer", f"old-{n}", {"id": f"{n}", "email": f"p{n}@example.pl"})
+    with store.inbox.begin() as conn:
+        for i, status in ((1, "done"), (2, "ignored"), (3, "dead"), (4, "pending"), (5, "processing")):
+            conn.execute(update(inbox).where(inbox.c.id == i).values(status=status))
+    d.clock.advance(8 * 86400)
+    d.pipeline.accept("shop", "customer", "new-0", {"id": "9", "email": "p9@example.pl"})
+    with store.inbox.begin() as conn:
+        conn.execute(update(inbox).where(inbox.c.id == 6).values(status="done"))
+    # When the inbox is pruned to seven days, in batches of one
+    assert d.pipeline.prune_inbox(7 * 86400, batch=1) == 2
+    # Then only the old done and ignored rows are gone: the dead one stays with its dead letter, the
+    # pending and claimed ones are work, today's is within the keep
+    with store.inbox.read() as conn:
+        left = [(r.id, r.status) for r in conn.execute(select(inbox.c.id, inbox.c.status).order_by(inbox.c.id))]
+    assert left == [(3, "dead"), (4, "pending"), (5, "processing"), (6, "done")]
+    # and a redelivery within the keep is still recognised; one of a pruned event is an event again
+    assert d.pipeline.accept("shop", "customer", "new-0", {"id": "9"}) is None
+    assert d.pipeline.accept("shop", "customer", "old-0", {"id": "0"}) is not None
+    assert d.pipeline.prune_inbox(7 * 86400) == 0

@@ -9,11 +9,11 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import dramatiq
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from connectors.memory import EXTERNAL_ID
 from core.connector import RateLimit
@@ -193,6 +193,21 @@ def test_the_sweep_finds_work_whose_message_was_lost(rig: Rig):
     rig.settle()
     # Then the change is ingested and flushed
     assert list(rig.crm_by_email()) == ["ann1@example.pl"]
+
+
+def test_the_sweep_deletes_inbox_rows_kept_past_the_keep(rig: Rig):
+    # Given a webhook ingested nine days ago and one ingested now, and a keep of a week
+    old, new = rig.accept(1), rig.accept(2)
+    rig.d.pipeline.process_inbox(ids=[old, new])
+    with rig.d.pipeline.store.inbox.begin() as conn:  # the rig runs on real time: the row is made old
+        conn.execute(update(inbox).where(inbox.c.id == old).values(received_at=utcnow() - timedelta(days=9)))
+    install(Runtime(rig.d.pipeline, flush_window=0.02, inbox_keep=7 * 86400))
+    # When the sweep runs
+    rig.actors.sweep.send()
+    rig.settle()
+    # Then only the recent row is left
+    with rig.d.pipeline.store.inbox.read() as conn:
+        assert [r.event_id for r in conn.execute(select(inbox.c.event_id))] == ["ev-2"]
 
 
 def test_a_system_rate_limit_spaces_the_batches_out(rig: Rig):
