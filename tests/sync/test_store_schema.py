@@ -11,7 +11,7 @@ from pathlib import Path
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import MetaData, inspect, select
+from sqlalchemy import Engine, MetaData, inspect, select
 
 from core.store.db import INBOX_MIGRATIONS, Store, alembic_config, inbox_path, make_engine, migrate
 from core.store.schema import inbox, metadata
@@ -39,14 +39,26 @@ def test_migrations_match_the_declared_schema(store):
     assert {"golden", "xref", "sync_base", "inbox", "outbox", "dead_letters", "tombstones"} <= everything
 
 
-def test_an_older_sqlite_store_moves_its_inbox_to_its_own_file_and_keeps_every_row(tmp_path: Path):
-    # Given a store from before the inbox had a file of its own, with three webhooks in its inbox
-    path = tmp_path / "state.db"
+_ROW_7 = (
+    "INSERT INTO inbox (id, system, entity, event_id, kind, payload, status, attempts, trace_id, received_at)"
+    " VALUES (7, 'shop', 'customer', 'ev-7', 'upsert', '{}', 'pending', 0, 't7', '2026-12-01 09:00:00.000000')"
+)
+
+
+def _store_before_the_inbox_file(path: Path) -> Engine:
+    """A SQLite store at revision 0003: its inbox still a table of the store's own file."""
     engine = make_engine(f"sqlite:///{path}")
     cfg = alembic_config(f"sqlite:///{path}")
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "0003")
+    return engine
+
+
+def test_an_older_sqlite_store_moves_its_inbox_to_its_own_file_and_keeps_every_row(tmp_path: Path):
+    # Given a store from before the inbox had a file of its own, with three webhooks in its inbox
+    path = tmp_path / "state.db"
+    engine = _store_before_the_inbox_file(path)
     at = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
     with engine.begin() as conn:
         for n, status in enumerate(("done", "done", "pending")):
@@ -93,24 +105,15 @@ def test_an_older_sqlite_store_moves_its_inbox_to_its_own_file_and_keeps_every_r
 def test_a_copy_cut_short_is_done_again_without_a_duplicate(tmp_path: Path):
     # Given an older store whose move was cut short after the inbox file had the row committed
     path = tmp_path / "state.db"
-    engine = make_engine(f"sqlite:///{path}")
-    cfg = alembic_config(f"sqlite:///{path}")
+    engine = _store_before_the_inbox_file(path)
     with engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "0003")
-        conn.exec_driver_sql(
-            "INSERT INTO inbox (id, system, entity, event_id, kind, payload, status, attempts, trace_id, received_at)"
-            " VALUES (7, 'shop', 'customer', 'ev-7', 'upsert', '{}', 'pending', 0, 't7', '2026-12-01 09:00:00.000000')"
-        )
+        conn.exec_driver_sql(_ROW_7)
     engine.dispose()
     target = make_engine(f"sqlite:///{inbox_path(str(path))}")
     migrate(target, INBOX_MIGRATIONS)
     target.dispose()
     raw = sqlite3.connect(inbox_path(str(path)))
-    raw.execute(
-        "INSERT INTO inbox (id, system, entity, event_id, kind, payload, status, attempts, trace_id, received_at)"
-        " VALUES (7, 'shop', 'customer', 'ev-7', 'upsert', '{}', 'pending', 0, 't7', '2026-12-01 09:00:00.000000')"
-    )
+    raw.execute(_ROW_7)  # the same row, already copied
     raw.commit()
     raw.close()
     # When the store is opened
