@@ -10,7 +10,8 @@ worker mid-batch, or a Redis that lost its data, lose nothing.
 * ``poll(system, entity)`` — read a system's changes since its cursor (one poll of an entity at a
   time, across processes: ``core/sync/polling.py``);
 * ``flush(system)`` — write batches of due outbox rows to one system, under its rate limits;
-* ``sweep()`` — re-enqueue inbox rows pending past ``Runtime.sweep_after`` and every due flush;
+* ``sweep()`` — re-enqueue inbox rows pending past ``Runtime.sweep_after`` and every due flush,
+  and delete inbox rows closed longer ago than ``Runtime.inbox_keep``;
 * ``replay(dead_letter_ids)`` — put dead letters back on their way.
 
 Webhooks wake the ingest *coalesced* (``wake_inbox``): every ``process_inbox`` takes the whole
@@ -110,7 +111,7 @@ def actors() -> Actors:
 
 
 def process_inbox(ids: list[int] | None = None) -> None:
-    """Ingest pending inbox rows, oldest first, in chunks that commit with their effects.
+    """Ingest pending inbox rows, oldest first, a chunk at a time (claimed, ingested, closed).
 
     The whole backlog is taken, so a flood of webhooks is ingested a chunk per transaction rather
     than a row; webhooks send these messages coalesced (``wake_inbox``). ``ids``, which messages
@@ -180,7 +181,8 @@ def flush(system: str) -> None:
 
 
 def sweep() -> None:
-    """Re-enqueue what the database says is pending: the safety net for lost messages."""
+    """Re-enqueue what the database says is pending: the safety net for lost messages; and prune
+    the inbox of rows kept past ``[state] inbox_keep``."""
     rt = current()
     now = rt.pipeline.clock()
     with rt.pipeline.store.inbox.read() as conn:
