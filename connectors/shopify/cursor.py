@@ -55,6 +55,7 @@ class Cursor:
         else:
             hi, hi_seen = self.hi, list(self.hi_seen)
         seen = set(self.seen)
+        at_hi = set(hi_seen)  # a bulk import shares one second: membership in a list would be quadratic
         keep: list[int] = []
         for i, (nid, updated) in enumerate(nodes):
             ts = stamp(updated)
@@ -62,9 +63,10 @@ class Cursor:
                 continue
             keep.append(i)
             if hi is None or ts > hi:
-                hi, hi_seen = ts, [nid]
-            elif ts == hi and nid not in hi_seen:
+                hi, hi_seen, at_hi = ts, [nid], {nid}
+            elif ts == hi and nid not in at_hi:
                 hi_seen.append(nid)
+                at_hi.add(nid)
         if has_next and end_cursor:
             return keep, Cursor(self.since, self.seen, end_cursor, hi, hi_seen)
         return keep, Cursor(hi, hi_seen)
