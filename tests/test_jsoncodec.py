@@ -67,6 +67,15 @@ def test_what_orjson_refuses_is_written_by_the_standard_library(value: object) -
     assert jsoncodec.dumps(value) == _stdlib(value)
 
 
+@pytest.mark.parametrize(
+    "value",
+    [{"n": 2**70, "at": datetime(2026, 12, 3, tzinfo=UTC)}, {"s": "lone \ud800 surrogate", "p": Decimal("1.5")}],
+    ids=["integer beyond 64 bits", "lone surrogate"],
+)
+def test_what_orjson_cannot_read_reads_back_tags_and_all(value: object) -> None:
+    assert jsoncodec.loads(jsoncodec.dumps(value)) == value
+
+
 def test_a_value_nothing_can_store_is_refused_by_name() -> None:
     with pytest.raises(TypeError, match="cannot store a object as JSON"):
         jsoncodec.dumps({"x": object()})
