@@ -12,10 +12,11 @@ moves to ``hi``. This needs no sort order (inventory items have no sort key); wi
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+
+import orjson
 
 
 def stamp(value: str | datetime) -> str:
@@ -39,14 +40,15 @@ class Cursor:
     def decode(cls, text: str | None) -> Cursor:
         if not text:
             return cls()
-        raw = json.loads(text)
+        raw = orjson.loads(text)
         return cls(raw.get("t"), list(raw.get("ids", [])), raw.get("after"), raw.get("hi"), list(raw.get("hi_ids", [])))
 
     def encode(self) -> str:
         raw: dict[str, Any] = {"t": self.since, "ids": self.seen}
         if self.after is not None:
             raw.update(after=self.after, hi=self.hi, hi_ids=self.hi_seen)
-        return json.dumps(raw, separators=(",", ":"))
+        # orjson: the same compact text; with a bulk import in one second the ids run to thousands
+        return orjson.dumps(raw).decode()
 
     def step(self, nodes: list[tuple[str, str]], has_next: bool, end_cursor: str | None) -> tuple[list[int], Cursor]:
         """Given one page of ``(id, updatedAt)``, the indexes to deliver and the next cursor."""
