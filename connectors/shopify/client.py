@@ -26,6 +26,8 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
@@ -82,6 +84,23 @@ class GraphQLClient:
 
     def execute(self, document: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
         """The ``data`` of one successful call; raises a typed error otherwise."""
+        return self._execute(document, variables)[0]
+
+    def execute_dated(
+        self, document: str, variables: dict[str, Any] | None = None
+    ) -> tuple[dict[str, Any], datetime | None]:
+        """``execute``, with the shop's own time when it answered: the response's ``Date`` header
+        (RFC 9110 §6.6.1; whole seconds), None when it sent none or one that does not parse. The
+        incremental cursor compares it with ``updatedAt``, both the shop's clock, so our clock's
+        skew does not count."""
+        data, headers = self._execute(document, variables)
+        try:
+            at = parsedate_to_datetime(headers["Date"])
+        except (KeyError, TypeError, ValueError):
+            return data, None
+        return data, at if at.tzinfo is not None else at.replace(tzinfo=UTC)
+
+    def _execute(self, document: str, variables: dict[str, Any] | None) -> tuple[dict[str, Any], httpx.Headers]:
         waited = 0.0
         failures = 0
         while True:
@@ -113,7 +132,7 @@ class GraphQLClient:
             data = body.get("data")
             if not isinstance(data, dict):
                 raise TransientError("Shopify answered without data")
-            return data
+            return data, headers
 
     def _pace(self, document: str) -> None:
         """Wait until the bucket can pay for this document, as far as we know the bucket."""
