@@ -88,7 +88,8 @@ def run(changes: int, latency: float, workers: int, threads: int) -> dict[str, A
         own_before = time.process_time()  # this process: both emulators (their TLS), the scheduler, the watcher
         started = time.perf_counter()
         last_poll = 0.0
-        done_at = drained_at = None
+        done_at = drained_at = ingested_at = None
+        timeline: list[tuple[float, int, int, int]] = []  # (s, in the hub, writes waiting, echoes read)
         while time.perf_counter() - started < 900:
             now = time.perf_counter()
             if now - last_poll >= 1.0:  # the scheduler: poll the shop, poll the CRM, sweep
@@ -108,6 +109,10 @@ def run(changes: int, latency: float, workers: int, threads: int) -> dict[str, A
                     .select_from(sync_base)
                     .where(sync_base.c.system == "crm", sync_base.c.source_ts.is_not(None))
                 ).scalar_one()
+            if not timeline or now - started - timeline[-1][0] >= 0.5:
+                timeline.append((round(now - started, 1), customers, waiting, echoed))
+            if customers >= changes and ingested_at is None:
+                ingested_at = time.perf_counter()
             if customers >= changes and waiting == 0 and drained_at is None:
                 drained_at = time.perf_counter()
             if customers >= changes and waiting == 0 and echoed >= changes:
@@ -129,14 +134,16 @@ def run(changes: int, latency: float, workers: int, threads: int) -> dict[str, A
         "crm (Salesforce)": (sf_calls / changes, SalesforceConnector.rate_limit.concurrency),
         "shop (Shopify)": (shop_calls / changes, ShopifyConnector.rate_limit.concurrency),
     }
-    bounds = {name: k / (c * latency) for name, (c, k) in limits.items() if c > 0}
+    bounds = {name: k / (c * latency) if latency > 0 else float("inf") for name, (c, k) in limits.items() if c > 0}
     bound_name = min(bounds, key=lambda n: bounds[n])
     return {
         "changes": changes,
         "latency_ms": int(latency * 1000),
         "workers": f"{workers} × {threads} threads",
         "seconds": round(elapsed, 1),
+        "ingested_s": round((ingested_at or time.perf_counter()) - started, 1),
         "written_s": round((drained_at or time.perf_counter()) - started, 1),
+        "timeline": timeline,
         "finished": done_at is not None,
         "achieved": round(achieved, 1),
         "calls_per_1000": {n: round(c * 1000, 1) for n, (c, _) in limits.items()},
@@ -181,7 +188,30 @@ def table(r: dict[str, Any]) -> list[str]:
         f"| the emulators' CPU (this process) · cores busy, workers and emulators | {r['emulator_cpu_s']} s · "
         f"{r['machine_busy']} of {os.cpu_count()} | |"
     )
+    workers, emulators = _cores_at_goal(r)
+    rows.append(
+        f"| cores 80 % of the bound would take at this CPU per change: workers · emulators | "
+        f"{workers:.1f} · {emulators:.1f} of {os.cpu_count()} | |"
+    )
+    rows.append(
+        f"| seconds until every change was in the hub · written to the CRM · its echo read | "
+        f"{r['ingested_s']} · {r['written_s']} · {r['seconds']} | |"
+    )
     return rows
+
+
+def _cores_at_goal(r: dict[str, Any]) -> tuple[float, float]:
+    """Cores the workers and the emulators would keep busy at 80 % of the bound, at the CPU per
+    change this run measured (the emulators' CPU includes this script's watching)."""
+    rate = 0.8 * r["bound"]
+    return rate * r["cpu_ms_per_change"] / 1000, rate * r["emulator_cpu_s"] / r["changes"]
+
+
+def _hub_only(r: dict[str, Any]) -> tuple[float, int]:
+    """(seconds, changes in the hub) at the last look before any echo of the CRM was read: the
+    stretch in which the workers ingested the shop's changes and wrote them, but read nothing back."""
+    before = [(t, hub) for t, hub, _waiting, echoed in r["timeline"] if echoed == 0 and t > 0]
+    return before[-1] if before else (0.0, 0)
 
 
 def why(r: dict[str, Any]) -> list[str]:
@@ -190,47 +220,73 @@ def why(r: dict[str, Any]) -> list[str]:
         return []
     calls = ", ".join(f"{n} {c}" for n, c in r["calls_per_1000"].items())
     cores = os.cpu_count() or 1
-    needed = r["bound"] * r["cpu_ms_per_change"] / 1000
-    return [
+    workers, emulators = _cores_at_goal(r)
+    hub_t, hub_n = _hub_only(r)
+    out_of_reach = (
+        f"the emulators alone would keep {emulators:.1f} of the {cores} cores busy, so on this machine the goal is "
+        "out of reach whatever the workers cost"
+        if emulators >= cores * 0.75
+        else f"together {workers + emulators:.1f} cores, against the {cores} there are"
+    )
+    lines = [
         "",
         f"**Why the goal is missed: CPU, not the APIs.** Batching leaves the APIs little to do ({calls} calls "
         f"per 1,000 changes), so at {r['latency_ms']} ms a call the APIs alone would allow {r['bound']:,} "
-        f"changes/s. The run is bound by the machine: the worker processes used {r['cpu_ms_per_change']} ms "
-        f"of CPU per change, and with both emulators (in production, the vendors' servers) "
-        f"{r['machine_busy']} of its {cores} cores were busy. At the bound the workers alone would need "
-        f"{needed:.1f} cores. Every change is ingested twice with the shipped mappings (the shop's change, "
-        "then the CRM's echo of our write), through HTTP/TLS clients and JSON, into a store with one "
-        "writer at a time.",
-        "",
-        "Found and fixed on 2026-12-03 by profiling this run (`py-spy --gil` on the workers and on the "
-        "emulators): polls of one entity overlapped — the scheduler's every second, and every CRM flush's "
-        "read-before-write — and each read and ingested every page from the same saved cursor again "
-        "(6,000 customers: 405 shop page reads, against 60–90 now with each second's idle poll; 3.4 ms "
-        "of worker CPU per change); now one "
-        "poll of an entity runs at a time (`core/sync/polling.py`, the lease shared through Redis). And the "
-        "Salesforce emulator scanned every record of the object on each save for external-id and unique "
-        "values (quadratic: it used 18 s of CPU in a 6,000-change run); it now keeps an index. This script "
-        "on the code before both fixes (`efcbd64`), the same day: 86.8 changes/s, the shop read 119.2 times "
-        "per 1,000 changes, 4.69 ms of worker CPU per change, 64.8 s of emulator CPU. An earlier version of "
-        "this bench stopped the clock before the CRM's echo was read, and ran 2,000 changes, where filling "
-        "and draining the pipeline is most of the run.",
-        "",
-        "What would close the gap: less CPU per change (a chunk's writes batched like its reads, see *Own "
-        "overhead per CPU core*), the PostgreSQL store with more worker processes on a machine with more "
-        "cores, and — for the bench itself — the emulators' remaining scans (the Shopify emulator filters "
-        "and sorts every customer for each page it serves; a SOQL query scans its object), which grow "
-        "with the data and share the machine with the workers.",
-        "",
-        "Throughput here is about one over the worker CPU per change, because nearly all of it runs inside "
-        "the store's one write transaction at a time: a second worker process, or the idle part of the "
-        "second core, cannot help (2026-12-03: 2 processes × 2 threads, 1 × 8, 3 × 2 and 2 × 4 all gave "
-        "375–450 changes/s; `sys.setswitchinterval(0.001)` in the workers gave less). Not the way out, "
-        "measured the same day: recognising the CRM's echo before the write lock (a record equal to its "
-        "sync base needs only its base's time moved). The first echo of each of our writes is not equal: "
-        "it brings the CRM's own fields (its created and modified times, consent defaults, empty region "
-        "and birth date) that the base of what we sent lacks, so it needs the whole ingest — 0 of 2,000 "
-        "echoes were equal in this bench.",
+        f"changes/s. The run is bound by the machine. The worker processes used {r['cpu_ms_per_change']} ms of "
+        "CPU per change, nearly all of it inside the store's one write transaction at a time, so throughput is "
+        "about one over that figure whatever the number of workers. At 80 % of the bound the workers would "
+        f"keep {workers:.1f} cores busy and the emulators — the vendors' servers, which in production run "
+        f"elsewhere — {emulators:.1f}: {out_of_reach}.",
     ]
+    if hub_n:
+        lines += [
+            "",
+            f"Where the run's time went: for the first {hub_t} s, before any echo of the CRM was read, the workers "
+            f"took the shop's changes into the hub at {hub_n / hub_t:,.0f} a second while writing them to the CRM. "
+            "From then on every change is ingested a second time — the CRM's echo of our write brings the CRM's "
+            "own fields, its created and modified times, consent defaults, an empty region and birth date — and "
+            f"both ingests share the one writer. Every change was in the hub at {r['ingested_s']} s and written "
+            f"to the CRM at {r['written_s']} s; the last {r['seconds'] - r['written_s']:.1f} s read the last "
+            "echoes (the CRM is read 1 s behind and polled each second).",
+        ]
+    lines += [
+        "",
+        "Measured on 2026-12-03 (this script, 6,000 changes, one run each, on a host whose speed varies by tens "
+        "of per cent within the day):",
+        "",
+        "- *The APIs' latency is not what holds it back*: `--latency 0.001` gave 542.6 changes/s against 515.5 at "
+        "50 ms the same hour.",
+        "- *Nor the hand-over of SQLite's write lock*: the workers' writes asking for the lock every 0.5 ms "
+        "instead of SQLite's growing sleeps gave 506.5 changes/s against 460.4 (2 ms: 441.9) — noise.",
+        "- *Nor the layout*: 2 processes × 2 threads, 1 × 8, 3 × 2 and 2 × 4 all gave 375–450 changes/s; "
+        "`sys.setswitchinterval(0.001)` in the workers gave less.",
+        "- *Nor recognising the CRM's echo before the write lock* (a record equal to its sync base needs only its "
+        "base's time moved): the first echo of each of our writes is not equal — it brings the CRM's own fields "
+        "that the base of what we sent lacks — so it needs the whole ingest; 0 of 2,000 echoes were equal.",
+        "",
+        "Found and fixed by profiling this run (`py-spy record --gil` on the workers and on this process):",
+        "",
+        "- polls of one entity overlapped (the scheduler's every second, and every CRM flush's read-before-write), "
+        "each reading every page from the same saved cursor again; one poll of an entity now runs at a time "
+        "(`core/sync/polling.py`, the lease shared through Redis). The Salesforce emulator scanned every record "
+        "of the object on each save (18 s of CPU in a run); it keeps an index. This script on the code before "
+        "both (`efcbd64`): 86.8 changes/s, 4.69 ms of worker CPU per change.",
+        "- 2026-12-03, afternoon: the Shopify cursor tested ids at the newest second for membership in a list "
+        "(all 6,000 customers share one second here: 9 % of a worker's CPU), and idle polls read that whole second "
+        "again, page after page, until the next change (1,000 customers: 10 calls a poll); a second that is over "
+        "is now closed (`connectors/shopify/cursor.py`). The store's tagged JSON is restored by walking orjson's "
+        "result (the standard library with a hook per object was 8 %); Salesforce's answers are decoded by "
+        "orjson (simple-salesforce's `OrderedDict` per object, 3–4 %); the merge's per-field records are named "
+        "tuples (a frozen dataclass's `__init__`, 3 %). Run alternately with the code before (`e96e5f3`), three "
+        "runs each: 378–412 → 433–448 changes/s, 2.12–2.19 → 1.81–1.91 ms of worker CPU per change.",
+        "",
+        "What would close the gap: on this machine, nothing in synchub alone — the emulators need most of it at "
+        "the goal's rate. In synchub: less CPU under the write lock — the mapping and merge decisions of a chunk "
+        "worked out from a read snapshot and applied under the lock with version checks, a chunk's writes batched "
+        "like its reads (see *Own overhead per CPU core*) — and the PostgreSQL store, where writers do not queue "
+        "for one lock, with worker processes on more cores.",
+    ]
+    return lines
 
 
 def main() -> None:
