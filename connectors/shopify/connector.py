@@ -95,6 +95,11 @@ class ShopifyConnector(Connector):
         self.calls += 1
         return self.client.execute(document, variables)
 
+    def _gql_dated(self, document: str, variables: dict[str, Any]) -> tuple[dict[str, Any], datetime | None]:
+        """``_gql`` with the shop's time of the answer (the incremental cursor closes seconds by it)."""
+        self.calls += 1
+        return self.client.execute_dated(document, variables)
+
     @property
     def points(self) -> float:
         """Actual cost points spent so far (benchmarks, metrics)."""
@@ -109,8 +114,7 @@ class ShopifyConnector(Connector):
         variables: dict[str, Any] = {"first": min(limit, self.page_size, doc.PAGE_SIZES[entity]), "after": cur.after}
         if cur.since:
             variables["query"] = term("updated_at", cur.since, cur.comparison)
-        self.calls += 1
-        data, answered_at = self.client.execute_dated(doc.READS[entity], variables)
+        data, answered_at = self._gql_dated(doc.READS[entity], variables)
         conn = data[doc.ROOT_FIELDS[entity]]
         nodes: list[dict[str, Any]] = conn["nodes"]
         info = conn["pageInfo"]
