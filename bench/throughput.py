@@ -222,6 +222,18 @@ def why(r: dict[str, Any]) -> list[str]:
     cores = os.cpu_count() or 1
     workers, emulators = _cores_at_goal(r)
     hub_t, hub_n = _hub_only(r)
+    spare = cores - emulators
+    left_for_workers = (
+        f"on this machine the emulators alone would take the {cores} cores at the goal's rate."
+        if spare <= 0
+        else f"on this machine the workers would have to do with the {spare:.1f} cores the emulators leave, "
+        f"{spare / (0.8 * r['bound']) * 1000:.2f} ms of CPU per change against {r['cpu_ms_per_change']} now — "
+        "below what the in-process pipeline alone costs with memory connectors (*Own overhead per CPU core*: "
+        "about 0.5 ms), before any HTTP, TLS and JSON of the real clients."
+        if spare / (0.8 * r["bound"]) * 1000 < 0.6
+        else f"on this machine the workers would have to do with the {spare:.1f} cores the emulators leave, "
+        f"{spare / (0.8 * r['bound']) * 1000:.2f} ms of CPU per change against {r['cpu_ms_per_change']} now."
+    )
     out_of_reach = (
         f"the emulators alone would keep {emulators:.1f} of the {cores} cores busy, so on this machine the goal is "
         "out of reach whatever the workers cost"
@@ -233,8 +245,9 @@ def why(r: dict[str, Any]) -> list[str]:
         f"**Why the goal is missed: CPU, not the APIs.** Batching leaves the APIs little to do ({calls} calls "
         f"per 1,000 changes), so at {r['latency_ms']} ms a call the APIs alone would allow {r['bound']:,} "
         f"changes/s. The run is bound by the machine. The worker processes used {r['cpu_ms_per_change']} ms of "
-        "CPU per change, nearly all of it inside the store's one write transaction at a time, so throughput is "
-        "about one over that figure whatever the number of workers. At 80 % of the bound the workers would "
+        "CPU per change, most of it (about 70 % in a py-spy profile) inside the store's one write transaction at a "
+        "time, so throughput follows one over that figure whatever the number of workers. At 80 % of the bound "
+        "the workers would "
         f"keep {workers:.1f} cores busy and the emulators — the vendors' servers, which in production run "
         f"elsewhere — {emulators:.1f}: {out_of_reach}.",
     ]
@@ -247,7 +260,9 @@ def why(r: dict[str, Any]) -> list[str]:
             "own fields, its created and modified times, consent defaults, an empty region and birth date — and "
             f"both ingests share the one writer. Every change was in the hub at {r['ingested_s']} s and written "
             f"to the CRM at {r['written_s']} s; the last {r['seconds'] - r['written_s']:.1f} s read the last "
-            "echoes (the CRM is read 1 s behind and polled each second).",
+            "echoes (the CRM is read 1 s behind and polled each second). The shop's calls: pages of 100 customers "
+            "are 10 per 1,000; the rest are each second's poll finding nothing new, and the one second all these "
+            "customers share read again until it is over (5 s, `connectors/shopify/cursor.py`).",
         ]
     lines += [
         "",
@@ -280,8 +295,8 @@ def why(r: dict[str, Any]) -> list[str]:
         "tuples (a frozen dataclass's `__init__`, 3 %). Run alternately with the code before (`e96e5f3`), three "
         "runs each: 378–412 → 433–448 changes/s, 2.12–2.19 → 1.81–1.91 ms of worker CPU per change.",
         "",
-        "What would close the gap: on this machine, nothing in synchub alone — the emulators need most of it at "
-        "the goal's rate. In synchub: less CPU under the write lock — the mapping and merge decisions of a chunk "
+        f"What would close the gap: {left_for_workers} In synchub: less CPU under the write lock — the mapping and "
+        "merge decisions of a chunk "
         "worked out from a read snapshot and applied under the lock with version checks, a chunk's writes batched "
         "like its reads (see *Own overhead per CPU core*) — and the PostgreSQL store, where writers do not queue "
         "for one lock, with worker processes on more cores.",
