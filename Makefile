@@ -38,6 +38,7 @@ bench: setup
 	$(UV) run python bench/salesforce.py --write-docs
 	$(UV) run python bench/shopify.py
 	$(UV) run python bench/throughput.py --write-docs
+	$(UV) run python bench/steps.py --write-docs
 	$(UV) run python bench/latency.py --write-docs
 	$(UV) run python bench/growth.py --write-docs
 	$(UV) run python bench/storm.py --write-docs

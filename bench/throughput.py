@@ -49,28 +49,40 @@ from workers.actors import declare  # noqa: E402
 from workers.broker import make_broker  # noqa: E402
 
 
+def emulators(changes: int, latency: float) -> tuple[SalesforceEmulator, ShopifyEmulator]:
+    """The two emulators, ``changes`` customers in the shop, every call ``latency`` s (enter both)."""
+    sf, shop = SalesforceEmulator(daily_limit=10**7), ShopifyEmulator(restore_rate=100_000.0)
+    for i in range(changes):
+        shop.add_customer(email=f"klient{i}@example.pl", firstName=f"Klient{i}", lastName="Testowy")
+    sf.faults.latency = latency
+    shop.latency = latency
+    return sf, shop
+
+
+def deployment(sf: SalesforceEmulator, shop: ShopifyEmulator, tmp: Path) -> dict[str, Any]:
+    """The test rig's spec (tests/reliability/factory.py): the CRM as hub, the shop as spoke."""
+    return {
+        "store": f"sqlite:///{tmp / 'state.db'}",
+        "crm": {
+            "login_url": sf.base_url,
+            "client_id": sf.client_id,
+            "client_secret": sf.client_secret,
+            "ca_bundle": sf.ca_bundle,
+            "read_lag_seconds": 1,
+        },
+        "shop": shop.settings(),
+    }
+
+
 def run(changes: int, latency: float, workers: int, threads: int) -> dict[str, Any]:
     binary = shutil.which("redis-server")
     if binary is None:
         raise SystemExit("redis-server is not installed")
     tmp = Path(tempfile.mkdtemp(prefix="synchub-bench-throughput-"))
-    with SalesforceEmulator(daily_limit=10**7) as sf, ShopifyEmulator(restore_rate=100_000.0) as shop:
-        for i in range(changes):
-            shop.add_customer(email=f"klient{i}@example.pl", firstName=f"Klient{i}", lastName="Testowy")
-        sf.faults.latency = latency
-        shop.latency = latency
+    sf_emulator, shop_emulator = emulators(changes, latency)
+    with sf_emulator as sf, shop_emulator as shop:
         redis = RedisServer(binary, tmp)
-        spec = {
-            "store": f"sqlite:///{tmp / 'state.db'}",
-            "crm": {
-                "login_url": sf.base_url,
-                "client_id": sf.client_id,
-                "client_secret": sf.client_secret,
-                "ca_bundle": sf.ca_bundle,
-                "read_lag_seconds": 1,
-            },
-            "shop": shop.settings(),
-        }
+        spec = deployment(sf, shop, tmp)
         runtime = factory.build(spec)
         broker = make_broker(redis.url)
         actors = declare(broker)
@@ -273,6 +285,8 @@ def why(r: dict[str, Any]) -> list[str]:
         "50 ms the same hour.",
         "- *Nor the hand-over of SQLite's write lock*: the workers' writes asking for the lock every 0.5 ms "
         "instead of SQLite's growing sleeps gave 506.5 changes/s against 460.4 (2 ms: 441.9) — noise.",
+        "- *Nor the WAL checkpoints*: with none during the run (`wal_autocheckpoint=0`) 522.4 and 454.7 "
+        "changes/s against 459.3 and 459.0; they cost about 0.2 ms of CPU per change, but not under the lock.",
         "- *Nor the layout*: 2 processes × 2 threads, 1 × 8, 3 × 2 and 2 × 4 all gave 375–450 changes/s; "
         "`sys.setswitchinterval(0.001)` in the workers gave less.",
         "- *Nor recognising the CRM's echo before the write lock* (a record equal to its sync base needs only its "
@@ -295,7 +309,8 @@ def why(r: dict[str, Any]) -> list[str]:
         "tuples (a frozen dataclass's `__init__`, 3 %). Run alternately with the code before (`e96e5f3`), three "
         "runs each: 378–412 → 433–448 changes/s, 2.12–2.19 → 1.81–1.91 ms of worker CPU per change.",
         "",
-        f"What would close the gap: {left_for_workers} In synchub: less CPU under the write lock — the mapping and "
+        f"What would close the gap: {left_for_workers} Where a change's CPU goes, step by step: *Throughput: "
+        "what one change costs, by step* (bench/steps.py). In synchub: less CPU under the write lock — the mapping and "
         "merge decisions of a chunk "
         "worked out from a read snapshot and applied under the lock with version checks, a chunk's writes batched "
         "like its reads (see *Own overhead per CPU core*) — and the PostgreSQL store, where writers do not queue "
