@@ -3,10 +3,18 @@ replaces only that one, so the scripts can run alone, in any order."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 DOCS_FILE = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
 HEADER = "# Benchmarks\n\nMeasured figures and the commands that produced them.\n"
+
+
+def command() -> str:
+    """The command line that ran this script, as the docs quote it: ``uv run python bench/X.py``
+    and its arguments, without ``--write-docs``."""
+    argv = [a for a in sys.argv[1:] if a != "--write-docs"]
+    return " ".join(["uv run python", f"bench/{Path(sys.argv[0]).name}", *argv])
 
 
 def replace_section(section: str, path: Path = DOCS_FILE) -> None:

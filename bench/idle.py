@@ -30,7 +30,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench._docs import replace_section  # noqa: E402
+from bench._docs import command, replace_section  # noqa: E402
 from bench.pipeline import build, machine, quiet_logs, seed_customers  # noqa: E402
 
 GOAL_CALLS = "one call per (system, entity) read"
@@ -216,8 +216,7 @@ def main() -> None:
         )
     print(json.dumps(results))
     if args.write_docs:
-        argv = " ".join(a for a in sys.argv[1:] if a != "--write-docs")
-        write_docs(results, f"uv run python bench/idle.py {argv}".strip())
+        write_docs(results, command())
 
 
 if __name__ == "__main__":

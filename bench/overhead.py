@@ -31,7 +31,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench._docs import replace_section  # noqa: E402
+from bench._docs import command, replace_section  # noqa: E402
 from bench.pipeline import machine, run  # noqa: E402
 
 GOAL = 2000  # changes per second per CPU core, SQLite (issue 11)
@@ -223,8 +223,7 @@ def main() -> None:
         print("\n".join(prof["tottime"]))
     print(json.dumps(results))
     if args.write_docs:
-        argv = " ".join(a for a in sys.argv[1:] if a != "--write-docs")
-        write_docs(results, prof, f"uv run python bench/overhead.py {argv}".strip())
+        write_docs(results, prof, command())
 
 
 if __name__ == "__main__":

@@ -38,7 +38,7 @@ sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import func, select  # noqa: E402
 
-from bench._docs import replace_section  # noqa: E402
+from bench._docs import command, replace_section  # noqa: E402
 from bench.pipeline import quiet_logs  # noqa: E402
 from bench.throughput import deployment, emulators  # noqa: E402
 from core.store.schema import sync_base  # noqa: E402
@@ -156,13 +156,12 @@ def main() -> None:
     if not result["finished"]:
         print("did not finish within 900 s")
     if args.write_docs:
-        command = "uv run python bench/steps.py " + " ".join(a for a in sys.argv[1:] if a != "--write-docs")
         replace_section(
             "\n".join(
                 [
                     "## Throughput: what one change costs, by step",
                     "",
-                    f"Command: `{command.strip()}` — {datetime.now(UTC):%Y-%m-%d}, {platform.machine()}, "
+                    f"Command: `{command()}` — {datetime.now(UTC):%Y-%m-%d}, {platform.machine()}, "
                     f"{os.cpu_count()} logical CPUs. The workload of *Throughput beside the API bound* "
                     f"({result['changes']:,} shop customers to the CRM and the CRM's echo back, every call "
                     f"{result['latency_ms']} ms) in one process without Redis: poll the shop, poll the CRM, flush, "

@@ -37,7 +37,7 @@ sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import func, select  # noqa: E402
 
-from bench._docs import replace_section  # noqa: E402
+from bench._docs import command, replace_section  # noqa: E402
 from bench.pipeline import quiet_logs  # noqa: E402
 from connectors.salesforce import SalesforceConnector  # noqa: E402
 from connectors.shopify import ShopifyConnector  # noqa: E402
@@ -65,13 +65,7 @@ def deployment(sf: SalesforceEmulator, shop: ShopifyEmulator, tmp: Path, store: 
     ``store``: the state store's URL (default a SQLite file in ``tmp``)."""
     return {
         "store": store or f"sqlite:///{tmp / 'state.db'}",
-        "crm": {
-            "login_url": sf.base_url,
-            "client_id": sf.client_id,
-            "client_secret": sf.client_secret,
-            "ca_bundle": sf.ca_bundle,
-            "read_lag_seconds": 1,
-        },
+        "crm": factory.crm_settings(sf),
         "shop": shop.settings(),
     }
 
@@ -361,13 +355,12 @@ def main() -> None:
     if not result["finished"]:
         print("did not finish within 900 s")
     if args.write_docs:
-        command = "uv run python bench/throughput.py " + " ".join(a for a in sys.argv[1:] if a != "--write-docs")
         replace_section(
             "\n".join(
                 [
                     "## Throughput beside the API bound",
                     "",
-                    f"Command: `{command.strip()}` — {datetime.now(UTC):%Y-%m-%d}, {platform.machine()}, "
+                    f"Command: `{command()}` — {datetime.now(UTC):%Y-%m-%d}, {platform.machine()}, "
                     f"{os.cpu_count()} logical CPUs, worker processes on redis-server, SQLite store. Shopify → hub "
                     f"(Salesforce emulator), the CRM's echo of each write read back; every API call "
                     f"{result['latency_ms']} ms. The bound is each system's `concurrency / (calls per change × "

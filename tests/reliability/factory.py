@@ -26,6 +26,19 @@ MAPPINGS = Path(__file__).resolve().parents[2] / "mappings"
 ENV = "SYNCHUB_STORM"
 
 
+def crm_settings(sf: Any, **extra: Any) -> dict[str, Any]:
+    """The hub's connector settings on a Salesforce emulator ``sf``: read 1 s behind (the emulator's
+    SystemModstamp has whole seconds, as the real one does), plus ``extra``."""
+    return {
+        "login_url": sf.base_url,
+        "client_id": sf.client_id,
+        "client_secret": sf.client_secret,
+        "ca_bundle": sf.ca_bundle,
+        "read_lag_seconds": 1,
+        **extra,
+    }
+
+
 def build(spec: dict[str, Any]) -> Runtime:
     crm = SalesforceConnector("crm", spec["crm"])
     shop = ShopifyConnector("shop", spec["shop"])

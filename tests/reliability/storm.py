@@ -185,15 +185,7 @@ class Storm:
             self.redis = RedisServer(binary, self.dir)
             spec = {
                 "store": f"sqlite:///{self.dir / 'state.db'}",
-                "crm": {
-                    "login_url": sf.base_url,
-                    "client_id": sf.client_id,
-                    "client_secret": sf.client_secret,
-                    "ca_bundle": sf.ca_bundle,
-                    "read_lag_seconds": 1,
-                    "timeout": self.cfg.timeout,
-                    "pause_seconds": 1,
-                },
+                "crm": factory.crm_settings(sf, timeout=self.cfg.timeout, pause_seconds=1),
                 "shop": {**shop.settings(), "timeout": self.cfg.timeout, "max_wait": 5},
             }
             if self.cfg.stock_updates:
