@@ -26,7 +26,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any
 
@@ -89,16 +89,21 @@ class GraphQLClient:
     def execute_dated(
         self, document: str, variables: dict[str, Any] | None = None
     ) -> tuple[dict[str, Any], datetime | None]:
-        """``execute``, with the shop's own time when it answered: the response's ``Date`` header
-        (RFC 9110 §6.6.1; whole seconds), None when it sent none or one that does not parse. The
-        incremental cursor compares it with ``updatedAt``, both the shop's clock, so our clock's
-        skew does not count."""
+        """``execute``, with a time by the shop's own clock no later than when it ran the query:
+        the answer's ``Date`` header (RFC 9110 §6.6.1; whole seconds) less the whole call's duration
+        by our monotonic clock. The header is written when the shop answers, which can be long
+        after it read (a slow answer); the query ran after we sent it, so Date − duration is never
+        later than that. None when the answer had no Date that parses. The incremental cursor
+        compares it with ``updatedAt``, both the shop's clock, so our clock's skew does not count."""
+        started = self.clock()
         data, headers = self._execute(document, variables)
+        took = self.clock() - started
         try:
             at = parsedate_to_datetime(headers["Date"])
         except (KeyError, TypeError, ValueError):
             return data, None
-        return data, at if at.tzinfo is not None else at.replace(tzinfo=UTC)
+        at = at if at.tzinfo is not None else at.replace(tzinfo=UTC)
+        return data, at - timedelta(seconds=max(took, 0.0))
 
     def _execute(self, document: str, variables: dict[str, Any] | None) -> tuple[dict[str, Any], httpx.Headers]:
         waited = 0.0

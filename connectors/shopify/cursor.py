@@ -9,11 +9,14 @@ cursor also tracks the newest timestamp seen (``hi``) and the ids at it. When th
 moves to ``hi``. This needs no sort order (inventory items have no sort key); with
 ``sortKey: UPDATED_AT`` records also arrive oldest first, as the connector contract asks.
 
-A second that is over is *closed*: when a pass that began (by the shop's clock, the ``Date`` of
-its first answer) more than ``settle`` seconds after ``hi`` ends, every record stamped ``hi`` was
-in it, so the next pass asks ``updated_at:>hi`` and keeps no ids. Without that, a bulk edit of
-thousands of customers in one second was read again, page after page, by every idle poll until
-the next change (1,000 customers: 10 calls a poll instead of one, and a 30 KB cursor).
+A second that is over is *closed*: when a pass that began (by the shop's clock: the ``Date`` of
+its first answer less that call's duration, so a slow answer does not count as a later start)
+more than ``settle`` seconds after ``hi`` ends, every record stamped ``hi`` was in it, so the
+next pass asks ``updated_at:>hi`` and keeps no ids. Without that, a bulk edit of thousands of
+customers in one second was read again, page after page, by every idle poll until the next
+change (1,000 customers: 10 calls a poll instead of one, and a 30 KB cursor). The fault storm
+(tests/reliability) found the slow answer: with the bare ``Date``, an answer 5 s late closed the
+second its query had read while a record was still being saved in it.
 ``settle`` (5 s) covers the time the shop takes to make a saved record searchable; until a second
 is closed, a record saved late in it is still read.
 """
@@ -51,7 +54,7 @@ class Cursor:
     closed: bool = False
     """Every record stamped ``since`` has been delivered: the next pass asks for later ones only."""
     started: str | None = None
-    """While a pass runs: the shop's time when it began (``Date`` of its first answer), or None."""
+    """While a pass runs: the shop's time when it began (``GraphQLClient.execute_dated``), or None."""
 
     @classmethod
     def decode(cls, text: str | None) -> Cursor:
@@ -92,8 +95,8 @@ class Cursor:
     ) -> tuple[list[int], Cursor]:
         """Given one page of ``(id, updatedAt)``, the indexes to deliver and the next cursor.
 
-        ``answered_at``: the shop's time when it answered this page (None: unknown, and then no
-        second is ever closed)."""
+        ``answered_at``: the shop's time no later than when it ran this page's query (None: unknown,
+        and then no second is ever closed)."""
         if self.after is None:  # a new pass starts from what the last one ended on
             hi, hi_seen = self.since, list(self.seen)
             started = stamp(answered_at) if answered_at is not None else None

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import threading
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -85,7 +87,7 @@ def test_a_second_that_is_over_is_not_read_again_by_idle_polls(shop: ShopifyEmul
     calls, cursor = idle_poll(cursor)
     assert calls == 3 and not Cursor.decode(cursor).closed
     # When a poll begins more than `settle` (5 s) after T, by the shop's clock, it reads T once more
-    shop.freeze(t + timedelta(seconds=6))
+    shop.freeze(t + timedelta(seconds=7))
     calls, cursor = idle_poll(cursor)
     assert calls == 3
     # Then T is closed: the cursor keeps no ids, and each later idle poll is one call
@@ -96,12 +98,37 @@ def test_a_second_that_is_over_is_not_read_again_by_idle_polls(shop: ShopifyEmul
         calls, cursor = idle_poll(cursor)
         assert calls == 1
     # And a change after T is read, once
-    shop.freeze(t + timedelta(seconds=7))
+    shop.freeze(t + timedelta(seconds=8))
     changed = next(iter(ids))
     shop.edit_customer(changed, firstName="Zmieniona")
     records, cursor = read_all(connector, "customer", cursor)
     assert [r.native_id for r in records] == [changed]
     assert read_all(connector, "customer", cursor)[0] == []
+
+
+def test_a_late_answer_does_not_close_the_second_its_query_read(shop: ShopifyEmulator):
+    # Given a customer saved in second S, and a read whose query runs in S but whose answer comes
+    # 2 s late (its Date header says S+2), with settle at 1 s
+    connector = ShopifyConnector("shop_pl", shop.settings(settle=1))
+    while datetime.now(UTC).microsecond > 100_000:  # start early in a second: all of it happens in S
+        time.sleep(0.01)
+    shop.add_customer(email="first@example.pl")
+    shop.stall_next(1, 2.0)
+    pages: list[tuple[list, str | None]] = []
+    reader = threading.Thread(target=lambda: pages.append(read_all(connector, "customer")))
+    reader.start()
+    time.sleep(0.2)  # the query has run; its answer waits
+    # When another customer is saved in S after the query ran
+    late = shop.add_customer(email="late@example.pl")
+    reader.join(10)
+    (first_read, cursor) = pages[0]
+    assert len(first_read) == 1
+    # Then S is not closed (the shop's time when the query ran is the Date less the call's 2 s),
+    # and the next read brings the customer saved after the query
+    assert not Cursor.decode(cursor).closed
+    records, _ = read_all(connector, "customer", cursor)
+    assert [r.native_id for r in records] == [late]
+    connector.close()
 
 
 def test_without_the_shops_time_no_second_is_closed():
