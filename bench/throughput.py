@@ -318,11 +318,15 @@ def why(r: dict[str, Any]) -> list[str]:
         "- 2026-12-03, afternoon: the Shopify cursor tested ids at the newest second for membership in a list "
         "(all 6,000 customers share one second here: 9 % of a worker's CPU), and idle polls read that whole second "
         "again, page after page, until the next change (1,000 customers: 10 calls a poll); a second that is over "
-        "is now closed (`connectors/shopify/cursor.py`). The store's tagged JSON is restored by walking orjson's "
-        "result (the standard library with a hook per object was 8 %); Salesforce's answers are decoded by "
-        "orjson (simple-salesforce's `OrderedDict` per object, 3–4 %); the merge's per-field records are named "
-        "tuples (a frozen dataclass's `__init__`, 3 %). Run alternately with the code before (`e96e5f3`), three "
-        "runs each: 378–412 → 433–448 changes/s, 2.12–2.19 → 1.81–1.91 ms of worker CPU per change.",
+        "is now closed (`connectors/shopify/cursor.py`).",
+        "- Tried the same afternoon and reverted: the store's tagged JSON restored by walking orjson's result (the "
+        "standard library with a hook per object was 8 % of a worker's CPU), Salesforce's answers through orjson "
+        "(3–4 %), the merge's per-field records as named tuples (3 %) and compiled reads and writes of merge "
+        "units. Together with the cursor fix, bench/throughput went 378–412 → 433–448 changes/s (three runs "
+        "each, alternating with `e96e5f3`). With them the fault storm (tests/reliability) lost a change in 4 "
+        "of 11 runs, without them in 0 of 9. No test sees a different result from them, so the suspicion is "
+        "timing that opens a race the storm already has (a retried write overwriting an edit made just "
+        "before it); until that is found they stay out.",
         "",
         f"What would close the gap: {left_for_workers} Where a change's CPU goes, step by step: *Throughput: "
         "what one change costs, by step* (bench/steps.py). In synchub: less CPU under the write lock — the mapping and "
