@@ -333,8 +333,9 @@ def why(r: dict[str, Any]) -> list[str]:
         "merge decisions of a chunk "
         "worked out from a read snapshot and applied under the lock with version checks, a chunk's writes batched "
         "like its reads (see *Own overhead per CPU core*). The PostgreSQL store, where writers do not queue for "
-        "one lock, is not the way out as it stands: `--store postgresql` gave 148.2 changes/s on 2026-12-03, "
-        "with 5.54 ms of worker CPU and 3.0 ms of the server's per change. One poll of an entity ingests its "
+        "one lock, is not the way out as it stands: `--store postgresql` gave 148.2 changes/s on 2026-12-03 "
+        "(with the CPU changes reverted later that day), with 5.54 ms of worker CPU and 3.0 ms of the "
+        "server's per change. One poll of an entity ingests its "
         "records one after another, each with its round trips to the server (and no chunk prefetch: on "
         "PostgreSQL another transaction may change what it read), so that one stream bounds it. Spreading a "
         "page's chunks over threads, which PostgreSQL's row locks allow, is what it would need, on more cores.",
