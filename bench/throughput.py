@@ -38,6 +38,7 @@ sys.path.insert(0, str(ROOT))
 from sqlalchemy import func, select  # noqa: E402
 
 from bench._docs import command, replace_section  # noqa: E402
+from bench.overhead import _pg_server_cpu  # noqa: E402
 from bench.pipeline import quiet_logs  # noqa: E402
 from connectors.salesforce import SalesforceConnector  # noqa: E402
 from connectors.shopify import ShopifyConnector  # noqa: E402
@@ -177,12 +178,6 @@ def run(changes: int, latency: float, workers: int, threads: int, store: str = "
         "server_cpu_s": round(server_cpu, 1),
         "machine_busy": round((worker_cpu + own_cpu + server_cpu) / elapsed, 2),
     }
-
-
-def _pg_server_cpu(data_dir: Path) -> float:
-    from bench.overhead import _pg_server_cpu as server_cpu
-
-    return server_cpu(data_dir)
 
 
 def _cpu_seconds(pid: int) -> float:
