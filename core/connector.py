@@ -139,6 +139,14 @@ class Connector(ABC):
         """Read the given records now (reconciliation, replays). Optional."""
         raise NotImplementedError
 
+    def fetch_written(self, entity: str, canonical_ids: list[str]) -> list[NativeRecord]:
+        """Read now the records this connector created for these canonical ids, found by the id it
+        stamps on them (Salesforce's external id field, the shop's synchub metafield). Optional.
+
+        A create whose answer was lost has no native id yet; before it is sent again the pipeline
+        reads it back this way, so an edit made there since is merged rather than overwritten."""
+        raise NotImplementedError
+
     def check(self, fields: Mapping[str, Mapping[str, str]] | None = None) -> None:
         """Prove the credentials and settings work (``synchub config check --connect``); raise
         ConfigError naming what is wrong. ``fields``: entity → native top-level field → direction

@@ -369,6 +369,16 @@ class SalesforceConnector(Connector):
         rows = self._call(lambda sf: sf.query_all(query, include_deleted=True))["records"]
         return [self._native(entity, r) for r in rows]
 
+    def fetch_written(self, entity: str, canonical_ids: list[str]) -> list[NativeRecord]:
+        """By the external id field every write stamps (bound, not concatenated: soql() escapes)."""
+        if not canonical_ids:
+            return []
+        obj = self.object_of(entity)
+        conds = [soql(f"{self.external_id} IN {{}}", canonical_ids), *self._conditions(entity)]
+        query = select(self._select_fields(entity, obj), obj, conds)
+        rows = self._call(lambda sf: sf.query_all(query))["records"]
+        return [self._native(entity, r) for r in rows]
+
     # --- writes -------------------------------------------------------------------------------------
 
     def write(self, entity: str, batch: list[WriteRequest]) -> list[WriteResult]:

@@ -7,6 +7,12 @@ document's last requested cost — so THROTTLED is rare. When it does happen (an
 shares the bucket) it waits exactly ``(requested − available) / restoreRate`` and retries.
 https://shopify.dev/docs/apps/build/apis/graphql-admin/rate-limits
 
+A query is repeated here on any transport error or 5xx. A mutation is repeated only when Shopify
+certainly did not carry it out (no connection made, 423, 503, throttled): one that timed out or got
+another 5xx may have been carried out, and repeating it blind would overwrite an edit made in the
+shop since. It goes up as TransientError, and the pipeline reads the record back before it writes
+again (``Pipeline._refresh_retried``).
+
 Error table (vendor signal → what the caller does):
 
 ==========================================  ==============================================
@@ -14,7 +20,8 @@ HTTP 401 / 403, ACCESS_DENIED               ConfigError (token or scopes: a pers
 HTTP 404                                    ConfigError (wrong shop or API version)
 THROTTLED (HTTP 200 or 429)                 wait and retry; RateLimited(retry_after) past max_wait
 HTTP 429 without a cost body                RateLimited(Retry-After)
-HTTP 5xx, 423, transport errors             TransientError (retried here a few times first)
+HTTP 5xx, 423, transport errors             TransientError (retried here a few times first;
+                                            a mutation only when it was not carried out)
 MAX_COST_EXCEEDED, a malformed document     PermanentError (a bug in this connector)
 INTERNAL_SERVER_ERROR in ``errors``         TransientError
 ==========================================  ==============================================
@@ -31,6 +38,15 @@ from typing import Any
 import httpx
 
 from core.errors import ConfigError, PermanentError, RateLimited, TransientError
+
+NOT_SENT = -1
+"""The status ``_post`` gives a call that never reached Shopify (0: a transport error after sending)."""
+UNSENT = {NOT_SENT, 423, 503}
+"""Failures after which a mutation was certainly not carried out, so it may be repeated here."""
+
+
+def _failure(status: int) -> str:
+    return {NOT_SENT: "unreachable", 0: "timeout or broken connection"}.get(status, f"HTTP {status}")
 
 
 @dataclass
@@ -84,13 +100,16 @@ class GraphQLClient:
         """The ``data`` of one successful call; raises a typed error otherwise."""
         waited = 0.0
         failures = 0
+        mutation = document.lstrip().startswith("mutation")
         while True:
             self._pace(document)
             body, status, headers = self._post(document, variables, failures)
             if body is None:  # transport or 5xx, already counted in failures
                 failures += 1
+                if mutation and status not in UNSENT:
+                    raise TransientError(f"Shopify {_failure(status)} on a mutation: it may have been carried out")
                 if failures >= self.attempts:
-                    raise TransientError(f"Shopify unreachable or failing (HTTP {status})")
+                    raise TransientError(f"Shopify unreachable or failing ({_failure(status)})")
                 self.sleep(min(2.0**failures * 0.25, 5.0))
                 continue
             cost = (body.get("extensions") or {}).get("cost") or {}
@@ -136,6 +155,8 @@ class GraphQLClient:
         self.calls += 1
         try:
             response = self.http.post(self.url, json={"query": document, "variables": variables or {}})
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout):
+            return None, NOT_SENT, httpx.Headers()
         except httpx.TransportError:
             return None, 0, httpx.Headers()
         status = response.status_code

@@ -142,6 +142,18 @@ class ShopifyConnector(Connector):
                 out.extend(self._records("stock_level" if node["__typename"] == "InventoryItem" else entity, node))
         return out
 
+    def fetch_written(self, entity: str, canonical_ids: list[str]) -> list[NativeRecord]:
+        """Customers by the synchub metafield our creates set (customerByIdentifier: one call each)."""
+        if entity != "customer":
+            raise NotImplementedError
+        out: list[NativeRecord] = []
+        for cid in canonical_ids:
+            identifier = {"customId": {"namespace": SYNCHUB_NS, "key": SYNCHUB_KEY, "value": cid}}
+            found = self._gql(doc.CUSTOMER_BY_ID, {"identifier": identifier})["customerByIdentifier"]
+            if found is not None:
+                out.extend(self._records(entity, found))
+        return out
+
     def backfill(
         self, entity: str, *, page: int = 500, poll_every: float = 1.0, timeout: float = 3600.0
     ) -> Iterator[ChangePage]:

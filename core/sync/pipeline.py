@@ -49,7 +49,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 
 from core import jsoncodec
-from core.connector import ChangePage, WriteRequest
+from core.connector import ChangePage, NativeRecord, WriteRequest
 from core.errors import PermanentError, SynchubError, TransientError
 from core.logging import register_secrets, scrub, secret_values
 from core.store.db import Store
@@ -1979,19 +1979,21 @@ class Pipeline:
     # --- small store helpers ---------------------------------------------------------------------
 
     def _refresh_retried(self, system: System) -> None:
-        """Before a write is sent again, read its record back by id and merge what is there.
+        """Before a write is sent again, read its record back and merge what is there.
 
         A poll reads a system only up to its read lag (Salesforce: a couple of seconds behind now),
         so an edit made there just before a retry would be overwritten by the retry's older values.
-        Reading the records by id has no lag; one call per entity, and only for retried writes."""
+        Reading the records by id has no lag; a create whose answer was lost has no id yet and is
+        read by the canonical id the connector stamped on it (``Connector.fetch_written``). One
+        call per entity and kind, and only for retried writes."""
         connector = system.connector
         if connector is None:
             return
         now = self.clock()
         with self.store.read() as conn:
             rows = conn.execute(
-                select(outbox.c.entity, xref.c.native_id)
-                .join(
+                select(outbox.c.entity, outbox.c.canonical_id, xref.c.native_id)
+                .outerjoin(
                     xref,
                     (xref.c.entity == outbox.c.entity)
                     & (xref.c.canonical_id == outbox.c.canonical_id)
@@ -2006,13 +2008,20 @@ class Pipeline:
                 )
                 .limit(connector.batch_size)
             ).fetchall()
-        by_entity: dict[str, list[str]] = {}
+        by_id: dict[str, list[str]] = {}
+        unlinked: dict[str, list[str]] = {}
         for row in rows:
             if system.reads(row.entity):
-                by_entity.setdefault(row.entity, []).append(str(row.native_id))
-        for entity, ids in by_entity.items():
+                if row.native_id is None:
+                    unlinked.setdefault(row.entity, []).append(str(row.canonical_id))
+                else:
+                    by_id.setdefault(row.entity, []).append(str(row.native_id))
+        reads: list[tuple[Callable[[str, list[str]], list[NativeRecord]], str, list[str]]]
+        reads = [(connector.fetch, entity, ids) for entity, ids in by_id.items()]
+        reads += [(connector.fetch_written, entity, ids) for entity, ids in unlinked.items()]
+        for read, entity, ids in reads:
             try:
-                found = connector.fetch(entity, ids)
+                found = read(entity, ids)
             except (NotImplementedError, SynchubError) as exc:
                 log.info("flush.refresh_failed", system=system.name, entity=entity, error=type(exc).__name__)
                 continue

@@ -116,6 +116,33 @@ def test_503s_past_the_retries_are_transient(emulator, connector):
         connector.read_changes("customer", None)
 
 
+def test_a_write_whose_answer_times_out_is_not_repeated_blind_but_a_read_is(emulator):
+    # Given a connector with a short timeout, and an org that answers the next call late (carried out)
+    conn = SalesforceConnector("crm", settings_for(emulator, timeout=0.3))
+    conn.read_changes("customer", None)  # logged in
+    before = conn.calls
+    emulator.faults.stall_next(1, 0.6)
+    # When a write times out
+    with pytest.raises(TransientError):
+        conn.write("customer", [contact(1)])
+    # Then it was sent once and not repeated: the org holds it, and the pipeline will read it back first
+    assert conn.calls - before == 1 and len(live_contacts(emulator)) == 1
+    time.sleep(0.4)  # the late answer has gone
+    # while a read that times out is simply asked again
+    emulator.faults.stall_next(1, 0.6)
+    page = conn.read_changes("customer", None)
+    assert len(page.records) == 1 and conn.calls - before == 3
+    conn.close()
+
+
+def test_fetch_written_finds_records_by_the_external_id_stamped_on_them(emulator, connector):
+    connector.write("customer", [contact(1), contact(2), contact(3)])
+    wanted = [contact(1).canonical_id, contact(3).canonical_id, "00000000-0000-4000-8000-000000000099"]
+    found = connector.fetch_written("customer", wanted)
+    assert sorted(r.data["Synchub_Id__c"] for r in found) == wanted[:2]
+    assert connector.fetch_written("customer", ["x' OR Name != '"]) == []  # bound as a literal, not SOQL
+
+
 def test_re_authentication_mid_run_loses_no_request(emulator, connector):
     connector.write("customer", [contact(i) for i in range(5)])
     emulator.expire_sessions()

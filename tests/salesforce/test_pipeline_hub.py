@@ -3,6 +3,7 @@ CRM refuses become dead letters with Salesforce's messages; the rest reach the o
 
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 
@@ -94,6 +95,56 @@ def test_a_retried_write_reads_its_record_back_first_so_an_edit_made_inside_the_
     pipeline.flush("crm")
     # Then the retry did not overwrite the agent's edit: it was read back by id and merged first
     assert emulator.org.table("Contact")[contact_id]["FirstName"] == "Aleksandra"
+
+
+def test_a_create_whose_answer_was_lost_is_read_back_by_external_id_so_an_edit_made_meanwhile_survives(store, emulator):
+    # Given an org on the real clock (reads stop 2 s behind now) that carries out the next call but
+    # answers after the connector's timeout
+    from datetime import UTC, datetime
+
+    emulator.org.clock = lambda: datetime.now(UTC).replace(microsecond=0)
+    crm = SalesforceConnector("crm", settings_for(emulator, timeout=0.5))
+    shop = MemoryConnector("shop")
+    systems = Systems(
+        hub=System("crm", "salesforce", load_mapping(ROOT / "mappings" / "salesforce.yaml"), {"customer": "both"}, crm),
+        spokes={"shop": System("shop", "shopify", load_mapping(MAPPINGS / "shop.yaml"), {"customer": "both"}, shop)},
+    )
+    clock = Clock()
+    pipeline = Pipeline(store, systems, clock=clock)
+    shop.system.put("customer", {"firstName": "Ola", "lastName": "Nowak", "email": "ola.lost@example.pl"})
+    pipeline.poll("shop", "customer")
+    crm.read_changes("customer", None)  # logged in, so the next call is the create
+    emulator.faults.stall_next(1, 1.5)
+    # and an agent who renames the contact as soon as it exists, while the create's answer is late
+    edited = threading.Event()
+
+    def agent() -> None:
+        while not edited.is_set():
+            with emulator.org.lock:
+                ids = [k for k, r in emulator.org.table("Contact").items() if not r["IsDeleted"]]
+            if ids:
+                emulator.org.update("Contact", ids[0], {"FirstName": "Aleksandra"})
+                edited.set()
+            time.sleep(0.01)
+
+    editor = threading.Thread(target=agent, daemon=True)
+    editor.start()
+    # When the create times out (no native id for it yet) and is retried after its back-off
+    pipeline.read_before_write = False  # so the late answer is the create's, not the poll's before it
+    result = pipeline.flush("crm")
+    assert result.failed == 1
+    assert edited.wait(10)
+    editor.join()
+    pipeline.read_before_write = True
+    clock.advance(60)
+    pipeline.flush("crm")
+    pipeline.drain()
+    # Then the retry did not overwrite the agent's edit: it was read back by external id and merged
+    (contact,) = [r for r in emulator.org.table("Contact").values() if not r["IsDeleted"]]
+    assert contact["FirstName"] == "Aleksandra"
+    (customer,) = shop.system.live("customer").values()
+    assert customer["firstName"] == "Aleksandra"
+    crm.close()
 
 
 def test_the_orgs_api_usage_is_exported_as_a_metric(store, emulator):

@@ -174,6 +174,34 @@ def test_an_unreachable_shop_is_transient():
         c.read_changes("customer", None)
 
 
+def test_a_mutation_whose_answer_times_out_is_not_repeated_blind_but_a_query_is(shop: ShopifyEmulator):
+    # Given a customer, and a connector with a short timeout
+    gid = shop.add_customer(email="ola@example.pl", firstName="Ola")
+    c = ShopifyConnector("p", {**shop.settings(), "timeout": 0.3}, sleep=lambda s: None)
+    # When an update is carried out but answered after the timeout
+    shop.stall_next(1, 0.6)
+    (result,) = c.write("customer", [WriteRequest("00000000-0000-4000-8000-000000000001", gid, {"firstName": "Ala"})])
+    # Then the record's write failed transiently after one call: the pipeline reads it back before a retry
+    assert isinstance(result.error, TransientError) and "may have been carried out" in str(result.error)
+    assert [r["operation"] for r in shop.requests].count("SynchubCustomerUpdate") == 1
+    assert shop.customers[gid]["firstName"] == "Ala"
+    # while a query answered late is asked again and answers
+    shop.stall_next(1, 0.6)
+    records, _ = read_all(c, "customer")
+    assert [r.data["firstName"] for r in records] == ["Ala"]
+    assert [r["operation"] for r in shop.requests].count("SynchubCustomers") == 2
+    c.close()
+
+
+def test_fetch_written_finds_a_customer_by_the_canonical_id_our_create_stamped(
+    shop: ShopifyEmulator, connector: ShopifyConnector
+):
+    cid = "00000000-0000-4000-8000-000000000007"
+    (made,) = connector.write("customer", [WriteRequest(cid, None, {"firstName": "Ola", "email": "ola7@example.pl"})])
+    found = connector.fetch_written("customer", [cid, "00000000-0000-4000-8000-000000000008"])
+    assert [r.native_id for r in found] == [made.native_id]
+
+
 # --- bulk ----------------------------------------------------------------------------------------
 
 
