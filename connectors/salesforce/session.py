@@ -25,7 +25,7 @@ RETRY_STATUSES = {429, 502, 503, 504}
 UNSENT_STATUSES = {429, 503}
 """Answers that say the request was not carried out: a write may be repeated after them."""
 READS = {"GET", "HEAD", "OPTIONS"}
-TOKEN_PATH = "/services/oauth2/token"
+TOKEN_PATH = "/services/oauth2/token"  # noqa: S105 - a URL path, not a secret
 
 
 def _unsent(exc: BaseException) -> bool:
