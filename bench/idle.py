@@ -176,6 +176,12 @@ def write_docs(results: dict[str, dict[str, Any]], command: str) -> None:
         "opens a `BEGIN IMMEDIATE` transaction on SQLite: it takes the write lock for a moment but",
         "writes nothing when nothing is due.",
         "",
+        "The memory connectors here read an empty page in one call by construction. The Shopify",
+        "connector's idle read after a bulk edit — many records saved in one second — is checked by",
+        "`tests/shopify/test_contract.py::test_a_second_that_is_over_is_not_read_again_by_idle_polls`:",
+        "until 2026-12-03 every idle poll read that whole second again (1,000 customers: 10 calls);",
+        "once the second is over it is one call.",
+        "",
     ]
     replace_section("\n".join(lines))
 

@@ -284,7 +284,7 @@ def why(r: dict[str, Any]) -> list[str]:
             f"to the CRM at {r['written_s']} s; the last {r['seconds'] - r['written_s']:.1f} s read the last "
             "echoes (the CRM is read 1 s behind and polled each second). The shop's calls: pages of 100 customers "
             "are 10 per 1,000; the rest are each second's poll finding nothing new, and the one second all these "
-            "customers share, read again by every pass (`connectors/shopify/cursor.py`).",
+            "customers share read again until it is over (5 s, `connectors/shopify/cursor.py`).",
         ]
     lines += [
         "",
@@ -310,18 +310,19 @@ def why(r: dict[str, Any]) -> list[str]:
         "(`core/sync/polling.py`, the lease shared through Redis). The Salesforce emulator scanned every record "
         "of the object on each save (18 s of CPU in a run); it keeps an index. This script on the code before "
         "both (`efcbd64`): 86.8 changes/s, 4.69 ms of worker CPU per change.",
-        "- Tried the same afternoon and reverted: the store's tagged JSON restored by walking orjson's result (the "
-        "standard library with a hook per object was 8 % of a worker's CPU), Salesforce's answers through orjson "
-        "(3–4 %), the merge's per-field records as named tuples (3 %) and compiled reads and writes of merge "
-        "units, and in the Shopify cursor a set for the ids at the newest second (list membership was 9 %: all "
-        "6,000 customers share one second here) and closing a second that is over (idle polls read that whole "
-        "second again until the next change: 1,000 customers, 10 calls a poll). Together bench/throughput went "
-        "378–412 → 433–448 changes/s (three runs "
-        "each, alternating with `e96e5f3`). With them the fault storm (tests/reliability) lost a change in 4 "
-        "of 11 runs; with only the cursor changes in 1 of 5; with none in 0 of 6. No test sees a different "
-        "result from them, so the suspicion is "
-        "timing that opens a race the storm already has (a retried write overwriting an edit made just "
-        "before it); until that is found they stay out.",
+        "- 2026-12-03, afternoon: the Shopify cursor tested ids at the newest second for membership in a list "
+        "(all 6,000 customers share one second here: 9 % of a worker's CPU), and idle polls read that whole second "
+        "again, page after page, until the next change (1,000 customers: 10 calls a poll); a second that is over "
+        "is now closed (`connectors/shopify/cursor.py`). The store's tagged JSON is restored by walking orjson's "
+        "result (the standard library with a hook per object was 8 %), Salesforce's answers go through orjson "
+        "(3–4 %), the merge's per-field records are named tuples (3 %) and merge units have compiled reads and "
+        "writes. Together bench/throughput went 378–412 → 433–448 changes/s (three runs each, alternating with "
+        "`e96e5f3`).",
+        "- They were reverted for a day: with them the fault storm (tests/reliability) lost a change in 4 of 11 "
+        "runs. The cause was a race they only made likelier: the Salesforce session and the Shopify client "
+        "repeated a write whose answer timed out, blind, 0.2 s later, overwriting an edit made in the system "
+        "meanwhile. A write is now repeated there only when it was certainly not carried out; otherwise the "
+        "pipeline reads the record back first (a create by the canonical id stamped on it).",
         "",
         f"What would close the gap: {left_for_workers} Where a change's CPU goes, step by step: *Throughput: "
         "what one change costs, by step* (bench/steps.py). In synchub: less CPU under the write lock — the mapping and "
@@ -329,7 +330,7 @@ def why(r: dict[str, Any]) -> list[str]:
         "worked out from a read snapshot and applied under the lock with version checks, a chunk's writes batched "
         "like its reads (see *Own overhead per CPU core*). The PostgreSQL store, where writers do not queue for "
         "one lock, is not the way out as it stands: `--store postgresql` gave 148.2 changes/s on 2026-12-03 "
-        "(with the CPU changes reverted later that day), with 5.54 ms of worker CPU and 3.0 ms of the "
+        "with 5.54 ms of worker CPU and 3.0 ms of the "
         "server's per change. One poll of an entity ingests its "
         "records one after another, each with its round trips to the server (and no chunk prefetch: on "
         "PostgreSQL another transaction may change what it read), so that one stream bounds it. Spreading a "

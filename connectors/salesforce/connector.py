@@ -29,6 +29,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, TypeVar
 
+import orjson
+import requests
 from simple_salesforce.api import Salesforce
 from simple_salesforce.exceptions import SalesforceError
 
@@ -40,6 +42,22 @@ from core.connector import ChangePage, Connector, NativeRecord, RateLimit, Write
 from core.errors import ConfigError, RateLimited, RecordRejected, TransientError
 
 T = TypeVar("T")
+
+
+class _Salesforce(Salesforce):
+    """simple-salesforce with its answers decoded by orjson.
+
+    The library decodes every answer with the standard library and an ``OrderedDict`` per object,
+    3–4 % of a worker's CPU in bench/throughput (py-spy), a quarter of it with orjson.
+    orjson gives the same values (numbers as int or float, as the default decoder does);
+    what it refuses goes through the library's own decoding, which raises its usual error."""
+
+    def parse_result_to_json(self, result: requests.Response) -> Any:
+        try:
+            return orjson.loads(result.content)
+        except orjson.JSONDecodeError:
+            return super().parse_result_to_json(result)
+
 
 DEFAULT_OBJECTS = {
     "customer": "Contact",
@@ -151,7 +169,7 @@ class SalesforceConnector(Connector):
     def _login(self) -> Salesforce:
         token = fetch_token(self.settings, self.session)
         self.token_fetches += 1
-        self._sf = Salesforce(
+        self._sf = _Salesforce(
             instance_url=token.instance_url, session_id=token.access_token, session=self.session, version=self.version
         )
         return self._sf

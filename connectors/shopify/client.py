@@ -33,6 +33,8 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
@@ -98,6 +100,28 @@ class GraphQLClient:
 
     def execute(self, document: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
         """The ``data`` of one successful call; raises a typed error otherwise."""
+        return self._execute(document, variables)[0]
+
+    def execute_dated(
+        self, document: str, variables: dict[str, Any] | None = None
+    ) -> tuple[dict[str, Any], datetime | None]:
+        """``execute``, with a time by the shop's own clock no later than when it ran the query:
+        the answer's ``Date`` header (RFC 9110 §6.6.1; whole seconds) less the whole call's duration
+        by our monotonic clock. The header is written when the shop answers, which can be long
+        after it read (a slow answer); the query ran after we sent it, so Date − duration is never
+        later than that. None when the answer had no Date that parses. The incremental cursor
+        compares it with ``updatedAt``, both the shop's clock, so our clock's skew does not count."""
+        started = self.clock()
+        data, headers = self._execute(document, variables)
+        took = self.clock() - started
+        try:
+            at = parsedate_to_datetime(headers["Date"])
+        except (KeyError, TypeError, ValueError):
+            return data, None
+        at = at if at.tzinfo is not None else at.replace(tzinfo=UTC)
+        return data, at - timedelta(seconds=max(took, 0.0))
+
+    def _execute(self, document: str, variables: dict[str, Any] | None) -> tuple[dict[str, Any], httpx.Headers]:
         waited = 0.0
         failures = 0
         mutation = document.lstrip().startswith("mutation")
@@ -132,7 +156,7 @@ class GraphQLClient:
             data = body.get("data")
             if not isinstance(data, dict):
                 raise TransientError("Shopify answered without data")
-            return data
+            return data, headers
 
     def _pace(self, document: str) -> None:
         """Wait until the bucket can pay for this document, as far as we know the bucket."""

@@ -2,7 +2,8 @@
 
 Settings: ``shop`` (``acme-pl.myshopify.com``) or ``base_url`` (tests: ``http://127.0.0.1:port``),
 ``token`` (``X-Shopify-Access-Token``), ``webhook_secret``, ``api_version`` (default 2026-10),
-``page_size``, ``max_wait`` (seconds of throttling waited out inside one call).
+``page_size``, ``max_wait`` (seconds of throttling waited out inside one call), ``settle`` (seconds
+after which a second of ``updated_at`` is taken as complete, see cursor.py; default 5).
 
 Reads are incremental (``updated_at:>=T``, see cursor.py), backfills go through bulk operations,
 writes are idempotent by the canonical id kept in the ``synchub.id`` metafield: a customer is looked
@@ -26,7 +27,7 @@ import httpx
 from connectors.shopify import documents as doc
 from connectors.shopify.bulk import reassemble
 from connectors.shopify.client import GraphQLClient
-from connectors.shopify.cursor import Cursor, stamp
+from connectors.shopify.cursor import SETTLE_SECONDS, Cursor, stamp
 from connectors.shopify.search import any_of, term
 from connectors.shopify.webhooks import CONVERT, TOPICS, header, verify
 from core.connector import (
@@ -71,6 +72,7 @@ class ShopifyConnector(Connector):
             raise ConfigError(f"{name}: `token` (the Admin API access token) is required")
         self.version = str(s.get("api_version") or DEFAULT_VERSION)
         self.page_size = int(s.get("page_size", 250))
+        self.settle = float(s.get("settle", SETTLE_SECONDS))
         self.sleep = sleep
         self.client = GraphQLClient(
             base,
@@ -93,6 +95,11 @@ class ShopifyConnector(Connector):
         self.calls += 1
         return self.client.execute(document, variables)
 
+    def _gql_dated(self, document: str, variables: dict[str, Any]) -> tuple[dict[str, Any], datetime | None]:
+        """``_gql`` with the shop's time of the answer (the incremental cursor closes seconds by it)."""
+        self.calls += 1
+        return self.client.execute_dated(document, variables)
+
     @property
     def points(self) -> float:
         """Actual cost points spent so far (benchmarks, metrics)."""
@@ -106,11 +113,18 @@ class ShopifyConnector(Connector):
         cur = Cursor.decode(cursor)
         variables: dict[str, Any] = {"first": min(limit, self.page_size, doc.PAGE_SIZES[entity]), "after": cur.after}
         if cur.since:
-            variables["query"] = term("updated_at", cur.since, ">=")
-        conn = self._gql(doc.READS[entity], variables)[doc.ROOT_FIELDS[entity]]
+            variables["query"] = term("updated_at", cur.since, cur.comparison)
+        data, answered_at = self._gql_dated(doc.READS[entity], variables)
+        conn = data[doc.ROOT_FIELDS[entity]]
         nodes: list[dict[str, Any]] = conn["nodes"]
         info = conn["pageInfo"]
-        keep, nxt = cur.step([(n["id"], n["updatedAt"]) for n in nodes], info["hasNextPage"], info["endCursor"])
+        keep, nxt = cur.step(
+            [(n["id"], n["updatedAt"]) for n in nodes],
+            info["hasNextPage"],
+            info["endCursor"],
+            answered_at,
+            self.settle,
+        )
         records: list[NativeRecord] = []
         for i in keep:
             records.extend(self._records(entity, nodes[i]))

@@ -73,7 +73,7 @@ from core.sync.merge import Side, decide
 from core.sync.polling import LocalPollLease, PollLease
 from core.sync.systems import System, Systems
 from mappings.errors import RecordMappingError
-from mappings.paths import MISSING, get_path, parse_path, set_path
+from mappings.paths import MISSING, get_path, parse_path, set_path, unit_access
 
 log = structlog.get_logger("synchub.sync")
 
@@ -947,8 +947,8 @@ class Pipeline:
         new_data = _deep_copy(data)
         owners = mapped.owners
         for unit, value in changed.items():
-            path = parse_path(unit)
-            current = get_path(data, path)
+            read_unit, write_unit = unit_access(unit)
+            current = read_unit(data)
             rule = owners.get(unit, "hub")
             needs_time = rule == "newest" or unit.startswith("consents.")
             golden_at = self._last_change_at(conn, entity, cid, unit) if needs_time and current is not MISSING else None
@@ -984,7 +984,7 @@ class Pipeline:
                 agreed[unit] = decision.value
             golden_changes = decision.value != current or current is MISSING
             if golden_changes:
-                set_path(new_data, path, decision.value)
+                write_unit(new_data, decision.value)
                 revert[unit] = _jsonable(current)
                 result.changed.append(unit)
             if golden_changes or decision.take_incoming:

@@ -34,6 +34,7 @@ import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
+from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -420,6 +421,11 @@ class ShopifyEmulator:
         class Handler(BaseHTTPRequestHandler):
             def log_message(self, format: str, *args: Any) -> None:
                 pass
+
+            def date_time_string(self, timestamp: float | None = None) -> str:
+                # every answer's Date header (RFC 9110 §6.6.1) is the shop's clock, frozen or not: the
+                # connector reads the server's time from it
+                return format_datetime(emu.clock().astimezone(UTC), usegmt=True)
 
             def _send(self, status: int, body: bytes, ctype: str = "application/json") -> None:
                 self.send_response(status)

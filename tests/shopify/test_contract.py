@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+import threading
+import time
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -64,6 +66,79 @@ def test_rows_sharing_a_timestamp_are_neither_skipped_nor_repeated(shop: Shopify
     assert decoded.since == "2026-11-20T09:00:00Z" and set(decoded.seen) == ids | later
     # And a read with nothing new returns nothing
     assert read_all(connector, "customer", cursor2)[0] == []
+
+
+def test_a_second_that_is_over_is_not_read_again_by_idle_polls(shop: ShopifyEmulator, connector: ShopifyConnector):
+    # Given 250 customers saved in one second T (a bulk edit), read in pages of 100
+    t = datetime(2026, 11, 20, 9, 0, 0, tzinfo=UTC)
+    shop.freeze(t)
+    ids = {shop.add_customer(email=f"bulk{i}@example.pl") for i in range(250)}
+    records, cursor = read_all(connector, "customer")
+    assert {r.native_id for r in records} == ids
+
+    def idle_poll(cursor: str | None) -> tuple[int, str | None]:
+        before = len(shop.requests)
+        again, cursor = read_all(connector, "customer", cursor)
+        assert again == []
+        return len(shop.requests) - before, cursor
+
+    # When the shop polls again 2 s later, T may still get records: it is read again, all 3 pages
+    shop.freeze(t + timedelta(seconds=2))
+    calls, cursor = idle_poll(cursor)
+    assert calls == 3 and not Cursor.decode(cursor).closed
+    # When a poll begins more than `settle` (5 s) after T, by the shop's clock, it reads T once more
+    shop.freeze(t + timedelta(seconds=7))
+    calls, cursor = idle_poll(cursor)
+    assert calls == 3
+    # Then T is closed: the cursor keeps no ids, and each later idle poll is one call
+    closed = Cursor.decode(cursor)
+    assert closed.closed and closed.since == "2026-11-20T09:00:00Z" and closed.seen == []
+    assert len(cursor or "") < 100
+    for _ in range(3):
+        calls, cursor = idle_poll(cursor)
+        assert calls == 1
+    # And a change after T is read, once
+    shop.freeze(t + timedelta(seconds=8))
+    changed = next(iter(ids))
+    shop.edit_customer(changed, firstName="Zmieniona")
+    records, cursor = read_all(connector, "customer", cursor)
+    assert [r.native_id for r in records] == [changed]
+    assert read_all(connector, "customer", cursor)[0] == []
+
+
+def test_a_late_answer_does_not_close_the_second_its_query_read(shop: ShopifyEmulator):
+    # Given a customer saved in second S, and a read whose query runs in S but whose answer comes
+    # 2 s late (its Date header says S+2), with settle at 1 s
+    connector = ShopifyConnector("shop_pl", shop.settings(settle=1))
+    while datetime.now(UTC).microsecond > 100_000:  # start early in a second: all of it happens in S
+        time.sleep(0.01)
+    shop.add_customer(email="first@example.pl")
+    shop.stall_next(1, 2.0)
+    pages: list[tuple[list, str | None]] = []
+    asked = len(shop.requests)
+    reader = threading.Thread(target=lambda: pages.append(read_all(connector, "customer")))
+    reader.start()
+    while len(shop.requests) == asked:  # the emulator logs a query once it has run; its answer waits
+        time.sleep(0.005)
+    # When another customer is saved in S after the query ran
+    late = shop.add_customer(email="late@example.pl")
+    reader.join(10)
+    (first_read, cursor) = pages[0]
+    assert len(first_read) == 1
+    # Then S is not closed (the shop's time when the query ran is the Date less the call's 2 s),
+    # and the next read brings the customer saved after the query
+    assert not Cursor.decode(cursor).closed
+    records, _ = read_all(connector, "customer", cursor)
+    assert [r.native_id for r in records] == [late]
+    connector.close()
+
+
+def test_without_the_shops_time_no_second_is_closed():
+    # A page answered without a usable Date header: the cursor keeps T and its ids, as before
+    _, nxt = Cursor().step([("gid://shopify/Customer/1", "2020-01-01T00:00:00Z")], False, None, None)
+    assert nxt == Cursor("2020-01-01T00:00:00Z", ["gid://shopify/Customer/1"])
+    # and a cursor written before closing existed reads as an open one
+    assert not Cursor.decode('{"t":"2020-01-01T00:00:00Z","ids":["a"]}').closed
 
 
 def test_the_incremental_query_asks_updated_at_at_or_after_the_cursor(
