@@ -23,6 +23,14 @@ from tests.sync.helpers import MAPPINGS, Clock
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def hub_and_shop(crm: SalesforceConnector, shop: MemoryConnector) -> Systems:
+    """The CRM as the hub (the real mapping) and a memory shop spoke, both syncing customers both ways."""
+    return Systems(
+        hub=System("crm", "salesforce", load_mapping(ROOT / "mappings" / "salesforce.yaml"), {"customer": "both"}, crm),
+        spokes={"shop": System("shop", "shopify", load_mapping(MAPPINGS / "shop.yaml"), {"customer": "both"}, shop)},
+    )
+
+
 def test_200_customers_with_3_invalid_give_197_contacts_and_3_dead_letters(store, emulator):
     # Given a shop spoke with 200 customers, 3 of which the org's rules refuse
     emulator.add_rule(
@@ -31,11 +39,7 @@ def test_200_customers_with_3_invalid_give_197_contacts_and_3_dead_letters(store
     )
     crm = SalesforceConnector("crm", settings_for(emulator))
     shop = MemoryConnector("shop")
-    systems = Systems(
-        hub=System("crm", "salesforce", load_mapping(ROOT / "mappings" / "salesforce.yaml"), {"customer": "both"}, crm),
-        spokes={"shop": System("shop", "shopify", load_mapping(MAPPINGS / "shop.yaml"), {"customer": "both"}, shop)},
-    )
-    pipeline = Pipeline(store, systems, clock=Clock())
+    pipeline = Pipeline(store, hub_and_shop(crm, shop), clock=Clock())
     for i in range(200):
         record = {"firstName": "Ola", "lastName": f"Nowak{i}", "email": f"ola{i}@example.pl"}
         if i == 10:
@@ -71,12 +75,8 @@ def test_a_retried_write_reads_its_record_back_first_so_an_edit_made_inside_the_
     emulator.org.clock = lambda: datetime.now(UTC).replace(microsecond=0)
     crm = SalesforceConnector("crm", settings_for(emulator))  # reads stop 2 s behind now (read_lag_seconds)
     shop = MemoryConnector("shop")
-    systems = Systems(
-        hub=System("crm", "salesforce", load_mapping(ROOT / "mappings" / "salesforce.yaml"), {"customer": "both"}, crm),
-        spokes={"shop": System("shop", "shopify", load_mapping(MAPPINGS / "shop.yaml"), {"customer": "both"}, shop)},
-    )
     clock = Clock()
-    pipeline = Pipeline(store, systems, clock=clock)
+    pipeline = Pipeline(store, hub_and_shop(crm, shop), clock=clock)
     sid = shop.system.put("customer", {"firstName": "Ola", "lastName": "Nowak", "email": "ola.retry@example.pl"})
     pipeline.poll("shop", "customer")
     pipeline.drain()
@@ -105,12 +105,8 @@ def test_a_create_whose_answer_was_lost_is_read_back_by_external_id_so_an_edit_m
     emulator.org.clock = lambda: datetime.now(UTC).replace(microsecond=0)
     crm = SalesforceConnector("crm", settings_for(emulator, timeout=0.5))
     shop = MemoryConnector("shop")
-    systems = Systems(
-        hub=System("crm", "salesforce", load_mapping(ROOT / "mappings" / "salesforce.yaml"), {"customer": "both"}, crm),
-        spokes={"shop": System("shop", "shopify", load_mapping(MAPPINGS / "shop.yaml"), {"customer": "both"}, shop)},
-    )
     clock = Clock()
-    pipeline = Pipeline(store, systems, clock=clock)
+    pipeline = Pipeline(store, hub_and_shop(crm, shop), clock=clock)
     shop.system.put("customer", {"firstName": "Ola", "lastName": "Nowak", "email": "ola.lost@example.pl"})
     pipeline.poll("shop", "customer")
     crm.read_changes("customer", None)  # logged in, so the next call is the create
