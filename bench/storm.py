@@ -33,6 +33,9 @@ def main() -> None:
     parser.add_argument(
         "--stock-updates", type=int, default=100, help="how many of the changes are stock moves on a real Tryton"
     )
+    parser.add_argument(
+        "--keep", type=Path, help="run in this (new) directory and keep it: the store, worker logs, to see what happened"
+    )
     parser.add_argument("--write-docs", action="store_true")
     args = parser.parse_args()
     quiet_logs()
@@ -43,8 +46,12 @@ def main() -> None:
         workers=args.workers,
         stock_updates=args.stock_updates,
     )
-    with tempfile.TemporaryDirectory(prefix="synchub-storm-") as tmp:
-        report = Storm(Path(tmp), config).run()
+    if args.keep is not None:
+        args.keep.mkdir(parents=True)
+        report = Storm(args.keep, config).run()
+    else:
+        with tempfile.TemporaryDirectory(prefix="synchub-storm-") as tmp:
+            report = Storm(Path(tmp), config).run()
     print(report.table())
     for name, items in (("lost", report.lost), ("duplicates", report.duplicates), ("unconverged", report.unconverged)):
         for item in items[:10]:

@@ -54,6 +54,8 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import URL, Engine, Table, create_engine, event
 
 from core import jsoncodec
@@ -191,6 +193,16 @@ def migrate(engine: Engine, versions: Path | None = None) -> None:
     """Bring the database to the latest schema (idempotent; safe on every start); ``versions``:
     another chain of revisions than the store's (``INBOX_MIGRATIONS``)."""
     cfg = alembic_config(engine.url.render_as_string(hide_password=False), versions)
+    # Already at head (every start but the first after an upgrade): say so from a read, without the
+    # write lock. On SQLite that lock is what every worker queues for; a worker (re)started under
+    # load waited out the 30 s busy timeout for it and died with "database is locked" (the storm).
+    wanted = set(ScriptDirectory.from_config(cfg).get_heads())
+    with engine.connect() as conn:
+        conn.execution_options(**{_READ: True})
+        with conn.begin():
+            current = set(MigrationContext.configure(conn).get_current_heads())
+    if current == wanted:
+        return
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")

@@ -11,10 +11,10 @@ from pathlib import Path
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import Engine, MetaData, inspect, select
+from sqlalchemy import Engine, MetaData, func, inspect, select
 
 from core.store.db import INBOX_MIGRATIONS, Store, alembic_config, inbox_path, make_engine, migrate
-from core.store.schema import inbox, metadata
+from core.store.schema import golden, inbox, metadata
 from tests.sync.helpers import deployment
 
 
@@ -124,3 +124,24 @@ def test_a_copy_cut_short_is_done_again_without_a_duplicate(tmp_path: Path):
             assert [r.id for r in conn.execute(select(inbox.c.id))] == [7]
     finally:
         store.close()
+
+
+def test_a_process_opening_a_migrated_store_does_not_wait_for_the_write_lock(tmp_path: Path):
+    # Given a migrated SQLite store whose write lock another process holds (workers busy writing)
+    url = f"sqlite:///{tmp_path / 'state.db'}"
+    Store(url).engine.dispose()
+    holders = [sqlite3.connect(tmp_path / name, isolation_level=None) for name in ("state.db", "state.inbox.db")]
+    for holder in holders:
+        holder.execute("BEGIN IMMEDIATE")
+    try:
+        # When another worker starts and opens it
+        opened = Store(url)
+        # Then its migration found both files at head from a read: it did not queue for the write lock
+        # (which it would have waited 30 s for, then failed with "database is locked"), and it reads
+        with opened.read() as conn:
+            assert conn.execute(select(func.count()).select_from(golden)).scalar_one() == 0
+        opened.engine.dispose()
+    finally:
+        for holder in holders:
+            holder.rollback()
+            holder.close()

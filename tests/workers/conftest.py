@@ -96,7 +96,9 @@ class WorkerProcess:
             stdout=self.out,
             stderr=subprocess.STDOUT,
         )
-        deadline = time.monotonic() + 30
+        # 60 s: in a fault storm on 2 cores a worker's start (imports, the hub's check, the ERP's login
+        # to a busy trytond, Redis perhaps restarting) has taken over 30 s
+        deadline = time.monotonic() + 60
         while b"synchub worker ready" not in log.read_bytes():
             if self.proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"worker did not start:\n{log.read_text(errors='replace')[-3000:]}")
