@@ -34,7 +34,9 @@ def main() -> None:
         "--stock-updates", type=int, default=100, help="how many of the changes are stock moves on a real Tryton"
     )
     parser.add_argument(
-        "--keep", type=Path, help="run in this (new) directory and keep it: the store, worker logs, to see what happened"
+        "--keep",
+        type=Path,
+        help="run in this (new) directory and keep it: the store, worker logs, to see what happened",
     )
     parser.add_argument("--write-docs", action="store_true")
     args = parser.parse_args()
