@@ -8,12 +8,15 @@ a broker that loses its messages (a Redis restart without AOF) costs latency, ne
 
 from __future__ import annotations
 
+import threading
 import time
+import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any
 
 import dramatiq
+import redis
 from dramatiq.brokers.stub import StubBroker
 from dramatiq.rate_limits import ConcurrentRateLimiter, RateLimiterBackend
 from dramatiq.rate_limits.backends import RedisBackend, StubBackend
@@ -83,19 +86,86 @@ def queued_messages(broker: dramatiq.Broker) -> list[str]:
     return out
 
 
-class SharedPollLease:
-    """The poll lease (core/sync/polling.py) in the rate limiter backend: one poll of a (system,
-    entity) at a time across every process that shares it (Redis). A lease lapses after ``ttl_ms``,
-    so a worker killed mid-poll does not stop the polls of its entity for longer than that."""
+_RENEW = """
+if redis.call('get', KEYS[1]) == ARGV[1] then
+  return redis.call('pexpire', KEYS[1], ARGV[2])
+end
+return 0
+"""
+_RELEASE = """
+if redis.call('get', KEYS[1]) == ARGV[1] then
+  return redis.call('del', KEYS[1])
+end
+return 0
+"""
 
-    def __init__(self, backend: RateLimiterBackend, *, ttl_ms: int = 600_000, step: float = 0.05) -> None:
+
+class RedisLease:
+    """A key in Redis with an expiry that only its holder (a random token) renews or deletes."""
+
+    def __init__(self, client: Any, key: str, ttl_ms: int) -> None:
+        self.client = client
+        self.key = key
+        self.ttl_ms = ttl_ms
+        self.token = uuid.uuid4().hex
+
+    def take(self) -> bool:
+        return bool(self.client.set(self.key, self.token, nx=True, px=self.ttl_ms))
+
+    def renew(self) -> bool:
+        return bool(self.client.eval(_RENEW, 1, self.key, self.token, self.ttl_ms))
+
+    def release(self) -> None:
+        self.client.eval(_RELEASE, 1, self.key, self.token)
+
+
+class SharedPollLease:
+    """The poll lease (core/sync/polling.py) in Redis: one poll of a (system, entity) at a time across
+    every process that shares it. The holder renews it every third of ``ttl_ms`` while its poll runs,
+    so a long poll keeps it and a worker killed mid-poll stops that entity's polls for at most
+    ``ttl_ms``. (It used to be a 600 s lease, never renewed: in the 10,000-change fault storm a worker
+    killed while polling the ERP left its stock unread for the rest of the run.) With the in-process
+    broker there is one process; its lease is dramatiq's stub rate limiter."""
+
+    def __init__(self, backend: RateLimiterBackend, *, ttl_ms: int = 15_000, step: float = 0.05) -> None:
         self.backend, self.ttl_ms, self.step = backend, ttl_ms, step
 
     @contextmanager
     def hold(self, system: str, entity: str, wait: float | None) -> Iterator[bool]:
-        limiter = ConcurrentRateLimiter(  # type: ignore[no-untyped-call]
-            self.backend, f"synchub:polling:{system}:{entity}", limit=1, ttl=self.ttl_ms
-        )
+        key = f"synchub:polling:{system}:{entity}"
+        client = getattr(self.backend, "client", None)
+        if client is None:
+            with self._stub(key, wait) as got:
+                yield got
+            return
+        lease = RedisLease(client, key, self.ttl_ms)
+        deadline = time.monotonic() + (wait or 0.0)
+        while not (got := lease.take()) and wait is not None and time.monotonic() < deadline:
+            time.sleep(self.step)
+        if not got:
+            yield False
+            return
+        stop = threading.Event()
+        renewer = threading.Thread(target=self._renew, args=(lease, stop), name=f"lease {key}", daemon=True)
+        renewer.start()
+        try:
+            yield True
+        finally:
+            stop.set()
+            renewer.join()
+            with suppress(redis.RedisError):  # Redis restarting: the lease went with it, or lapses
+                lease.release()
+
+    def _renew(self, lease: RedisLease, stop: threading.Event) -> None:
+        while not stop.wait(self.ttl_ms / 3000):
+            try:
+                lease.renew()
+            except redis.RedisError:  # Redis restarting: try again at the next beat
+                continue
+
+    @contextmanager
+    def _stub(self, key: str, wait: float | None) -> Iterator[bool]:
+        limiter = ConcurrentRateLimiter(self.backend, key, limit=1, ttl=self.ttl_ms)  # type: ignore[no-untyped-call]
         deadline = time.monotonic() + (wait or 0.0)
         while True:
             with limiter.acquire(raise_on_failure=False) as got:

@@ -11,29 +11,16 @@ from __future__ import annotations
 
 import threading
 import time
-import uuid
 from collections.abc import Callable
 from typing import Any, Protocol
 
 import structlog
 
 from workers.actors import KEY_PREFIX, Actors
+from workers.broker import RedisLease
 from workers.runtime import Runtime
 
 log = structlog.get_logger("synchub.scheduler")
-
-_RENEW = """
-if redis.call('get', KEYS[1]) == ARGV[1] then
-  return redis.call('pexpire', KEYS[1], ARGV[2])
-end
-return 0
-"""
-_RELEASE = """
-if redis.call('get', KEYS[1]) == ARGV[1] then
-  return redis.call('del', KEYS[1])
-end
-return 0
-"""
 
 
 class Lock(Protocol):
@@ -53,22 +40,14 @@ class LocalLock:
         pass
 
 
-class RedisLock:
-    """A leader lock in Redis with an expiry, renewed only by its holder (compare-and-renew)."""
+class RedisLock(RedisLease):
+    """The leader lock: a Redis lease renewed only by its holder (compare-and-renew)."""
 
     def __init__(self, client: Any, key: str = f"{KEY_PREFIX}scheduler", ttl_ms: int = 10_000) -> None:
-        self.client = client
-        self.key = key
-        self.ttl_ms = ttl_ms
-        self.token = uuid.uuid4().hex
+        super().__init__(client, key, ttl_ms)
 
     def hold(self) -> bool:
-        if self.client.set(self.key, self.token, nx=True, px=self.ttl_ms):
-            return True
-        return bool(self.client.eval(_RENEW, 1, self.key, self.token, self.ttl_ms))
-
-    def release(self) -> None:
-        self.client.eval(_RELEASE, 1, self.key, self.token)
+        return self.take() or self.renew()
 
 
 def lock_for(actors: Actors, ttl_ms: int = 10_000) -> Lock:

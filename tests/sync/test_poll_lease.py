@@ -23,7 +23,7 @@ from core.store.db import Store
 from core.store.schema import golden
 from tests.sync.helpers import Deployment, deployment
 from tests.workers.conftest import RedisServer
-from workers.broker import SharedPollLease
+from workers.broker import RedisLease, SharedPollLease
 
 
 class WatchedShop(MemoryConnector):
@@ -108,8 +108,8 @@ def redis_url(tmp_path: Any) -> Any:
 def test_the_shared_lease_holds_across_clients_of_one_redis_and_lapses(redis_url: str) -> None:
     import redis
 
-    one = SharedPollLease(RedisBackend(client=redis.Redis.from_url(redis_url)), ttl_ms=400)
-    other = SharedPollLease(RedisBackend(client=redis.Redis.from_url(redis_url)), ttl_ms=400)
+    one = SharedPollLease(RedisBackend(client=redis.Redis.from_url(redis_url)), ttl_ms=600)
+    other = SharedPollLease(RedisBackend(client=redis.Redis.from_url(redis_url)), ttl_ms=600)
     with one.hold("shop", "customer", None) as mine:
         assert mine
         # another process (its own client) finds it taken, for this entity only
@@ -117,8 +117,16 @@ def test_the_shared_lease_holds_across_clients_of_one_redis_and_lapses(redis_url
             assert not theirs
         with other.hold("shop", "order", None) as theirs:
             assert theirs
-        # a holder that never gives it back (killed mid-poll) loses it once the lease lapses
-        with other.hold("shop", "customer", 5.0) as theirs:
-            assert theirs
-    with one.hold("shop", "customer", None) as mine:
-        assert mine  # given back: free again
+        # a holder whose poll outlasts the lease's ttl keeps it: it renews it while it runs
+        time.sleep(1.5)
+        with other.hold("shop", "customer", None) as theirs:
+            assert not theirs
+    with other.hold("shop", "customer", None) as theirs:
+        assert theirs  # given back: free again
+    # a holder that never gives it back and stops renewing it (killed mid-poll) loses it once it lapses
+    killed = RedisLease(redis.Redis.from_url(redis_url), "synchub:polling:shop:customer", 600)
+    assert killed.take()
+    with other.hold("shop", "customer", None) as theirs:
+        assert not theirs
+    with other.hold("shop", "customer", 5.0) as theirs:
+        assert theirs
