@@ -162,11 +162,16 @@ class ShopifyConnector(Connector):
             raise NotImplementedError
         out: list[NativeRecord] = []
         for cid in canonical_ids:
-            identifier = {"customId": {"namespace": SYNCHUB_NS, "key": SYNCHUB_KEY, "value": cid}}
-            found = self._gql(doc.CUSTOMER_BY_ID, {"identifier": identifier})["customerByIdentifier"]
+            found = self._customer_written(cid)
             if found is not None:
                 out.extend(self._records(entity, found))
         return out
+
+    def _customer_written(self, canonical_id: str) -> dict[str, Any] | None:
+        """The customer our create stamped with ``canonical_id`` (the synchub metafield), or None."""
+        identifier = {"customId": {"namespace": SYNCHUB_NS, "key": SYNCHUB_KEY, "value": canonical_id}}
+        found: dict[str, Any] | None = self._gql(doc.CUSTOMER_BY_ID, {"identifier": identifier})["customerByIdentifier"]
+        return found
 
     def backfill(
         self, entity: str, *, page: int = 500, poll_every: float = 1.0, timeout: float = 3600.0
@@ -301,8 +306,7 @@ class ShopifyConnector(Connector):
         customer_id = req.native_id
         current: dict[str, Any] | None = None
         if customer_id is None:
-            identifier = {"customId": {"namespace": SYNCHUB_NS, "key": SYNCHUB_KEY, "value": req.canonical_id}}
-            current = self._gql(doc.CUSTOMER_BY_ID, {"identifier": identifier})["customerByIdentifier"]
+            current = self._customer_written(req.canonical_id)
             customer_id = current["id"] if current else None
         fields = _customer_input(p, req.canonical_id)
         email = p.get("defaultEmailAddress") or {}

@@ -49,7 +49,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 
 from core import jsoncodec
-from core.connector import ChangePage, NativeRecord, WriteRequest
+from core.connector import ChangePage, WriteRequest
 from core.errors import PermanentError, SynchubError, TransientError
 from core.logging import register_secrets, scrub, secret_values
 from core.store.db import Store
@@ -2016,18 +2016,16 @@ class Pipeline:
                     unlinked.setdefault(row.entity, []).append(str(row.canonical_id))
                 else:
                     by_id.setdefault(row.entity, []).append(str(row.native_id))
-        reads: list[tuple[Callable[[str, list[str]], list[NativeRecord]], str, list[str]]]
-        reads = [(connector.fetch, entity, ids) for entity, ids in by_id.items()]
-        reads += [(connector.fetch_written, entity, ids) for entity, ids in unlinked.items()]
-        for read, entity, ids in reads:
-            try:
-                found = read(entity, ids)
-            except (NotImplementedError, SynchubError) as exc:
-                log.info("flush.refresh_failed", system=system.name, entity=entity, error=type(exc).__name__)
-                continue
-            with self.store.begin() as conn:
-                for rec in found:
-                    self.ingest(system.name, entity, rec.data, deleted=rec.deleted, conn=conn)
+        for read, groups in ((connector.fetch, by_id), (connector.fetch_written, unlinked)):
+            for entity, ids in groups.items():
+                try:
+                    found = read(entity, ids)
+                except (NotImplementedError, SynchubError) as exc:
+                    log.info("flush.refresh_failed", system=system.name, entity=entity, error=type(exc).__name__)
+                    continue
+                with self.store.begin() as conn:
+                    for rec in found:
+                        self.ingest(system.name, entity, rec.data, deleted=rec.deleted, conn=conn)
 
     def _echoes(
         self,
